@@ -1,0 +1,6 @@
+"""Kedro datasets for formats no kedro-datasets class covers."""
+
+from epochstack.datasets.epoch_signals_dataset import EpochSignalsDataset
+from epochstack.datasets.optional_parquet_dataset import OptionalParquetDataset
+
+__all__ = ["EpochSignalsDataset", "OptionalParquetDataset"]

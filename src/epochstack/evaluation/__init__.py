@@ -1,0 +1,1 @@
+"""Metrics, smoothing and plots that know nothing of Kedro."""

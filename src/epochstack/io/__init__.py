@@ -1,0 +1,1 @@
+"""Readers and writers for recording formats (EDF/EDF+/BDF, HDF5, UEA .ts, CSV)."""

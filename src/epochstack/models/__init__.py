@@ -1,0 +1,1 @@
+"""Machine-learning code that knows nothing of Kedro: splits, tabular and deep models, stacking."""

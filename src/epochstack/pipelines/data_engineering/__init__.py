@@ -1,0 +1,1 @@
+"""data_engineering: ingest, validate, filter, epoch, flag artefacts, subject-wise folds."""

@@ -1,0 +1,1 @@
+"""Signal processing that knows nothing of Kedro: recordings, synthetic data, filters, epochs."""

@@ -1,0 +1,193 @@
+import pickle
+
+import edfio
+import numpy as np
+import pandas as pd
+import pytest
+
+from epochstack.io.edf import channel_type, read_edf_recordings, write_edf
+from epochstack.signals.recording import InputDataError, Recording
+
+SFREQ = 100.0
+CHANNELS = ["EEG Fpz-Cz", "EOG horizontal", "EMG submental", "ACC x"]
+TYPES = ["eeg", "eog", "emg", "acc"]
+STAGES = ["W", "W", "N1", "N2", "N2", None, "N3", "REM"]
+
+
+def make_recording(duration_s: float = 240.5, seed: int = 0) -> Recording:
+    rng = np.random.default_rng(seed)
+    n_samples = int(duration_s * SFREQ)
+    scale = np.array([[40.0], [80.0], [10.0], [0.5]])
+    return Recording(
+        recording_id="rec01",
+        subject_id="rec01",
+        signals=(rng.normal(size=(len(CHANNELS), n_samples)) * scale).astype(np.float32),
+        sfreq=SFREQ,
+        channel_names=list(CHANNELS),
+        channel_types=list(TYPES),
+        epoch_labels=np.array(STAGES, dtype=object),
+        label_epoch_s=30.0,
+        events=pd.DataFrame({"onset_s": [42.0], "duration_s": [7.5], "label": ["seizure"]}),
+    )
+
+
+def quantisation_step(signals: np.ndarray) -> np.ndarray:
+    return (signals.max(axis=1) - signals.min(axis=1)) / 65535
+
+
+def write_signals_only(path, duration_s=120, sfreq=SFREQ, names=("EEG Fpz-Cz", "EEG Pz-Oz")):
+    rng = np.random.default_rng(1)
+    signals = [
+        edfio.EdfSignal(
+            rng.normal(0, 30, int(duration_s * sfreq)), sfreq, label=name, physical_dimension="uV"
+        )
+        for name in names
+    ]
+    edfio.Edf(signals).write(path)
+
+
+def write_hypnogram(path, stages):
+    annotations = [edfio.EdfAnnotation(onset, duration, text) for onset, duration, text in stages]
+    edfio.Edf([], annotations=annotations).write(path)
+
+
+def test_round_trip_keeps_epochs_labels_events_and_signals(tmp_path):
+    recording = make_recording()
+    write_edf(recording, tmp_path / "rec01.edf")
+
+    loaders = read_edf_recordings(tmp_path)
+    assert list(loaders) == ["rec01"]
+    pickle.loads(pickle.dumps(loaders["rec01"]))  # lazy loaders travel to worker processes
+    back = loaders["rec01"]()
+
+    assert back.signals.shape == recording.signals.shape  # padding of the last record cropped
+    assert back.signals.dtype == np.float32
+    error = np.abs(back.signals - recording.signals).max(axis=1)
+    assert np.all(error <= quantisation_step(recording.signals))
+    assert back.channel_names == CHANNELS
+    assert back.channel_types == TYPES
+    assert back.sfreq == SFREQ
+    assert back.label_epoch_s == 30.0
+    assert list(back.epoch_labels) == STAGES
+    assert back.events.to_dict("list") == {
+        "onset_s": [42.0],
+        "duration_s": [7.5],
+        "label": ["seizure"],
+    }
+
+
+def test_channels_are_picked_in_the_requested_order(tmp_path):
+    write_edf(make_recording(), tmp_path / "rec01.edf")
+    back = read_edf_recordings(tmp_path, channels=["EMG submental", "EEG Fpz-Cz"])["rec01"]()
+    assert back.channel_names == ["EMG submental", "EEG Fpz-Cz"]
+    assert back.channel_types == ["emg", "eeg"]
+    assert back.signals.shape[0] == 2
+
+
+def test_sleep_edf_pairs_psg_and_hypnogram_files(tmp_path):
+    for night, stage in (("1", "Sleep stage 4"), ("2", "Sleep stage R")):
+        write_signals_only(tmp_path / f"SC400{night}E0-PSG.edf")
+        write_hypnogram(
+            tmp_path / f"SC400{night}EC-Hypnogram.edf",
+            [(0, 60, "Sleep stage W"), (60, 30, stage), (90, 600, "Sleep stage ?")],
+        )
+    loaders = read_edf_recordings(tmp_path)
+    assert sorted(loaders) == ["SC4001E0", "SC4002E0"]
+    first, second = loaders["SC4001E0"](), loaders["SC4002E0"]()
+    assert first.subject_id == second.subject_id == "SC400"  # two nights, one subject
+    assert list(first.epoch_labels) == ["W", "W", "N3", None]
+    assert list(second.epoch_labels) == ["W", "W", "REM", None]
+    assert first.events.empty
+
+
+def test_hypnogram_csv_beside_the_recording(tmp_path):
+    write_signals_only(tmp_path / "rat7_day1.edf")
+    pd.DataFrame({"onset": [0, 30], "duration": [30, 60], "label": ["Wake", "NREM"]}).to_csv(
+        tmp_path / "rat7_day1_hypnogram.csv", index=False
+    )
+    recording = read_edf_recordings(tmp_path, label_epoch_s=30.0)["rat7_day1"]()
+    assert recording.subject_id == "rat7"
+    assert list(recording.epoch_labels) == ["W", "NREM", "NREM"]
+
+
+def test_short_hypnogram_gives_a_short_label_array(tmp_path):
+    write_signals_only(tmp_path / "SC4001E0-PSG.edf", duration_s=300)
+    write_hypnogram(tmp_path / "SC4001EC-Hypnogram.edf", [(0, 90, "Sleep stage 2")])
+    labels = read_edf_recordings(tmp_path)["SC4001E0"]().epoch_labels
+    assert list(labels) == ["N2", "N2", "N2"]
+
+
+def test_channel_type_from_name_or_unit():
+    assert channel_type("EEG Fpz-Cz") == "eeg"
+    assert channel_type("EOG horizontal") == "eog"
+    assert channel_type("acc_y") == "acc"
+    assert channel_type("C3-A2", "uV") == "eeg"
+    assert channel_type("Temp rectal", "degC") == "misc"
+
+
+def test_error_empty_folder(tmp_path):
+    with pytest.raises(InputDataError, match="no .edf/.bdf recordings"):
+        read_edf_recordings(tmp_path)
+
+
+def test_error_empty_file(tmp_path):
+    (tmp_path / "broken.edf").write_bytes(b"")
+    with pytest.raises(InputDataError, match="broken.edf: cannot read the EDF/BDF header"):
+        read_edf_recordings(tmp_path)
+
+
+def test_error_missing_channel_lists_available(tmp_path):
+    write_signals_only(tmp_path / "rec.edf")
+    with pytest.raises(
+        InputDataError,
+        match=r"\['EEG C3'\] not in the file; available: \['EEG Fpz-Cz', 'EEG Pz-Oz'\]",
+    ):
+        read_edf_recordings(tmp_path, channels=["EEG C3"])
+
+
+def test_error_sampling_rate_mismatch(tmp_path):
+    write_signals_only(tmp_path / "rec.edf", sfreq=128)
+    with pytest.raises(InputDataError, match="sampling rate 128 Hz, expected 100 Hz"):
+        read_edf_recordings(tmp_path, expected_sfreq=100)
+
+
+def test_error_hypnogram_without_recording(tmp_path):
+    write_signals_only(tmp_path / "SC4001E0-PSG.edf")
+    write_hypnogram(tmp_path / "SC4011EH-Hypnogram.edf", [(0, 30, "Sleep stage W")])
+    with pytest.raises(
+        InputDataError, match="SC4011EH-Hypnogram.edf: hypnogram matches no recording"
+    ):
+        read_edf_recordings(tmp_path)
+
+
+def test_error_subject_pattern_without_match(tmp_path):
+    write_signals_only(tmp_path / "night1.edf")
+    with pytest.raises(InputDataError, match="does not match dataset.edf.subject_pattern"):
+        read_edf_recordings(tmp_path, subject_pattern=r"^sub-(\d+)")
+
+
+def test_error_hypnogram_csv_with_wrong_columns(tmp_path):
+    write_signals_only(tmp_path / "rec.edf")
+    pd.DataFrame({"start": [0], "stage": ["W"]}).to_csv(tmp_path / "rec_hypnogram.csv", index=False)
+    loader = read_edf_recordings(tmp_path)["rec"]
+    with pytest.raises(InputDataError, match=r"lacks column\(s\) \['onset', 'duration', 'label'\]"):
+        loader()
+
+
+def test_write_refuses_labels_that_are_not_stages(tmp_path):
+    recording = make_recording()
+    recording.epoch_labels = np.array(["left"] * len(STAGES), dtype=object)
+    with pytest.raises(InputDataError, match="'left' is not a sleep stage"):
+        write_edf(recording, tmp_path / "rec.edf")
+
+
+def test_bdf_files_are_read_in_microvolts(tmp_path):
+    ramp = np.linspace(-100, 100, 2560)
+    edfio.Bdf([edfio.BdfSignal(ramp, 256, label="Fz", physical_dimension="uV")]).write(
+        tmp_path / "s01.BDF"
+    )
+    recording = read_edf_recordings(tmp_path)["s01"]()
+    assert recording.sfreq == 256.0
+    assert recording.channel_types == ["eeg"]
+    np.testing.assert_allclose(recording.signals[0], ramp, atol=1e-3)
+    assert recording.epoch_labels is None

@@ -1,0 +1,98 @@
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from epochstack.io import h5 as h5_module
+from epochstack.io.h5 import read_h5_epochs
+from epochstack.signals.recording import InputDataError
+
+N_META, N_TIMES = 3, 50
+SUBJECTS = [4, 4, 9, 4, 9, 9, 2]
+
+
+@pytest.fixture
+def h5_pair(tmp_path):
+    """Rows: 3 meta columns (subject first) then 50 samples; labels CSV with id + stage."""
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(len(SUBJECTS), N_TIMES))
+    meta = np.c_[SUBJECTS, np.arange(len(SUBJECTS)), np.zeros(len(SUBJECTS))]
+    x_path, y_path = tmp_path / "X_train.h5", tmp_path / "y_train.csv"
+    with h5py.File(x_path, "w") as f:
+        f.create_dataset("features", data=np.c_[meta, samples])
+    labels = [0, 1, 2, 1, 0, 2, 1]
+    pd.DataFrame({"id": np.arange(100, 100 + len(SUBJECTS)), "sleep_stage": labels}).to_csv(
+        y_path, index=False
+    )
+    return x_path, y_path, samples, labels
+
+
+def test_round_trip_groups_rows_by_subject_in_file_order(h5_pair, monkeypatch):
+    x_path, y_path, samples, labels = h5_pair
+    monkeypatch.setattr(h5_module, "ROWS_PER_CHUNK", 2)  # several chunks on a tiny file
+    recordings = read_h5_epochs(x_path, y_path, n_meta_columns=N_META, sfreq=250.0)
+
+    assert [r.subject_id for r in recordings] == ["4", "9", "2"]
+    by_subject = {r.subject_id: r for r in recordings}
+    rows = [0, 1, 3]
+    np.testing.assert_allclose(by_subject["4"].epochs[:, 0], samples[rows], rtol=1e-6)
+    assert list(by_subject["4"].labels) == [str(labels[i]) for i in rows]
+    assert list(by_subject["4"].epoch_index) == [0, 1, 2]
+    assert by_subject["9"].epochs.shape == (3, 1, N_TIMES)
+    assert by_subject["2"].recording_id == "X_train_2"
+    assert by_subject["2"].channel_names == ["EEG"] and by_subject["2"].channel_types == ["eeg"]
+    assert by_subject["2"].sfreq == 250.0
+    np.testing.assert_allclose(by_subject["9"].t_start_s, [0.0, 0.2, 0.4])
+
+
+def test_without_labels(h5_pair):
+    x_path, *_ = h5_pair
+    recordings = read_h5_epochs(x_path, None, n_meta_columns=N_META)
+    assert all(r.labels is None for r in recordings)
+    assert recordings[0].sfreq == 1.0
+
+
+def test_error_missing_key_lists_keys(h5_pair):
+    x_path, y_path, *_ = h5_pair
+    with pytest.raises(
+        InputDataError, match=r"no dataset 'X'; datasets in the file: \['features'\]"
+    ):
+        read_h5_epochs(x_path, y_path, dataset_key="X", n_meta_columns=N_META)
+
+
+def test_error_too_many_meta_columns(h5_pair):
+    x_path, y_path, *_ = h5_pair
+    with pytest.raises(InputDataError, match="n_meta_columns=53 leaves no samples in 53 columns"):
+        read_h5_epochs(x_path, y_path, n_meta_columns=N_META + N_TIMES)
+
+
+def test_error_row_count_mismatch(h5_pair, tmp_path):
+    x_path, *_ = h5_pair
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"sleep_stage": [0, 1]}).to_csv(short, index=False)
+    with pytest.raises(InputDataError, match="2 label rows for 7 epochs"):
+        read_h5_epochs(x_path, short, n_meta_columns=N_META)
+
+
+def test_error_ids_out_of_order(h5_pair, tmp_path):
+    x_path, *_ = h5_pair
+    shuffled = tmp_path / "shuffled.csv"
+    pd.DataFrame({"id": [0, 2, 1, 3, 4, 5, 6], "sleep_stage": [0] * 7}).to_csv(
+        shuffled, index=False
+    )
+    with pytest.raises(InputDataError, match="not in HDF5 row order"):
+        read_h5_epochs(x_path, shuffled, n_meta_columns=N_META)
+
+
+def test_error_labels_missing_or_wrong_column(h5_pair, tmp_path):
+    x_path, y_path, *_ = h5_pair
+    with pytest.raises(InputDataError, match="labels file not found"):
+        read_h5_epochs(x_path, tmp_path / "nope.csv", n_meta_columns=N_META)
+    with pytest.raises(
+        InputDataError, match=r"no label column 'stage'; columns are \['id', 'sleep_stage'\]"
+    ):
+        read_h5_epochs(x_path, y_path, n_meta_columns=N_META, label_column="stage")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputDataError, match="labels file is empty"):
+        read_h5_epochs(x_path, empty, n_meta_columns=N_META)

@@ -1,0 +1,97 @@
+"""data_engineering in real Kedro sessions on tiny synthetic and UEA data."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from epochstack.signals.recording import InputDataError
+
+UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
+pytestmark = pytest.mark.integration
+
+
+def load(project, name, params=None):
+    return project.catalog(params).load(name)
+
+
+def test_contract_folds_and_mlflow_run(kedro_project, tiny_sleep_params):
+    kedro_project.run("data_engineering", tiny_sleep_params)
+    table, folds, store = (load(kedro_project, n) for n in ("epoch_table", "folds", "epoch_signals"))
+
+    expected = {"epoch_id", "recording_id", "subject_id", "epoch_index", "t_start_s", "label", "signal_row",
+                "flag_flat", "flag_clipped", "flag_extreme", "artefact"}
+    assert expected <= set(table.columns)
+    assert table.epoch_id.is_unique and set(table.label) == {"Wake", "NREM", "REM"}
+    # every epoch's signals are where the table says
+    for rid, rows in table.groupby("recording_id"):
+        assert store[rid].shape == (len(rows), 4, 3000)
+        assert list(rows.signal_row) == list(range(len(rows)))
+
+    merged = folds.merge(table[["epoch_id", "subject_id"]], on="epoch_id")
+    assert len(merged) == len(table)
+    assert (merged.groupby("subject_id").fold.nunique() == 1).all(), "a subject sits in two folds"
+    test_subjects = set(merged.subject_id[merged.fold == -1])
+    assert len(test_subjects) == 2 and not test_subjects & set(merged.subject_id[merged.fold >= 0])
+
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project.path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["params.dataset.format"] == "synthetic"
+    assert run["metrics.data.epochs_kept"] == len(table)
+    assert "tags.git_commit" in runs and run["tags.kedro_env"] == "local"
+
+
+def test_same_seed_gives_identical_outputs(tmp_path, tiny_sleep_params):
+    from tests.conftest import KedroProject
+
+    outputs = []
+    for name in ("a", "b"):
+        project = KedroProject(tmp_path / name)
+        project.run("data_engineering", tiny_sleep_params)
+        catalog = project.catalog()
+        store = catalog.load("epoch_signals")
+        outputs.append((catalog.load("epoch_table"), catalog.load("folds"), {r: np.asarray(store[r]) for r in store}))
+    (t1, f1, s1), (t2, f2, s2) = outputs
+    pd.testing.assert_frame_equal(t1, t2)
+    pd.testing.assert_frame_equal(f1, f2)
+    assert s1.keys() == s2.keys() and all(np.array_equal(s1[r], s2[r]) for r in s1)
+
+
+def test_uea_test_file_is_the_held_out_set(kedro_project):
+    params = {"dataset": {"format": "uea_ts", "train_path": str(UEA / "BasicMotions_TRAIN.ts"),
+                          "test_path": str(UEA / "BasicMotions_TEST.ts"), "sfreq": 10.0},
+              "splits": {"n_folds": 4}}
+    kedro_project.run("data_engineering", params)
+    table, folds = load(kedro_project, "epoch_table", params), load(kedro_project, "folds", params)
+    assert len(table) == 80 and (folds.fold == -1).sum() == 40
+    test_ids = set(table.epoch_id[table.source_split == "test"])
+    assert test_ids == set(folds.epoch_id[folds.fold == -1])
+
+
+def test_bad_input_fails_clearly_and_keeps_earlier_outputs(kedro_project, tiny_sleep_params):
+    kedro_project.run("data_engineering", tiny_sleep_params)
+    table_path = kedro_project.path / "data/03_primary/epoch_table.parquet"
+    before = table_path.read_bytes()
+    with pytest.raises(InputDataError, match=r"dataset.format: unknown format 'xdf'"):
+        kedro_project.run("data_engineering", {"dataset": {"format": "xdf"}})
+    bad_ts = kedro_project.path / "data/01_raw/bad.ts"
+    bad_ts.write_text("@problemName bad\n@dimensions 2\n@data\n1,2,3:a\n")
+    with pytest.raises(InputDataError, match="bad.ts"):
+        kedro_project.run("data_engineering", {"dataset": {"format": "uea_ts", "train_path": str(bad_ts), "test_path": str(bad_ts)}})
+    assert table_path.read_bytes() == before
+
+
+def test_cli_accepts_pipeline_and_pipelines(kedro_project):
+    args = '--params=dataset.format=uea_ts,dataset.train_path={0}/BasicMotions_TRAIN.ts,dataset.test_path={0}/BasicMotions_TEST.ts'.format(UEA)
+    kedro = Path(sys.executable).with_name("kedro")
+    for flag in ("--pipelines", "--pipeline"):
+        done = subprocess.run([str(kedro), "run", flag, "data_engineering", args], cwd=kedro_project.path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (kedro_project.path / "data/05_model_input/folds.parquet").exists()
