@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,23 +44,44 @@ class KedroProject:
         from kedro.framework.startup import bootstrap_project
 
         names = [pipeline_names] if isinstance(pipeline_names, str) else list(pipeline_names)
-        bootstrap_project(self.path)
-        cwd = os.getcwd()
-        os.chdir(self.path)  # the SQLite MLflow URI and relative paths resolve here
-        try:
+        with self._inside():
+            bootstrap_project(self.path)
             with KedroSession.create(project_path=self.path, env=env, runtime_params=params or {}) as session:
                 return session.run(pipeline_names=names)
-        finally:
-            os.chdir(cwd)
 
     def catalog(self, params: dict | None = None, env: str | None = None):
         """The project's catalog (with the same runtime params as a run)."""
         from kedro.framework.session import KedroSession
         from kedro.framework.startup import bootstrap_project
 
-        bootstrap_project(self.path)
-        session = KedroSession.create(project_path=self.path, env=env, runtime_params=params or {})
-        return session.load_context().catalog
+        with self._inside():
+            bootstrap_project(self.path)
+            session = KedroSession.create(project_path=self.path, env=env, runtime_params=params or {})
+            return session.load_context().catalog
+
+    @contextmanager
+    def _inside(self):
+        """cwd and MLflow tracking URI of this project; no MLflow run left open afterwards.
+
+        MLflow caches the tracking URI per process and kedro-mlflow leaves its run on the stack,
+        so without this a second project in the same process would log into the first one's db.
+        """
+        import mlflow
+
+        cwd, uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+        os.chdir(self.path)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{self.path / 'mlflow.db'}"
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        try:
+            yield
+        finally:
+            while mlflow.active_run():
+                mlflow.end_run()
+            os.chdir(cwd)
+            if uri is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 @pytest.fixture

@@ -8,7 +8,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from epochstack.io.edf import write_edf
+from epochstack.pipelines.data_engineering.nodes import ingest_recordings, preprocess_and_epoch
 from epochstack.signals.recording import InputDataError
 
 UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
@@ -88,10 +91,30 @@ def test_bad_input_fails_clearly_and_keeps_earlier_outputs(kedro_project, tiny_s
 
 
 def test_cli_accepts_pipeline_and_pipelines(kedro_project):
-    args = '--params=dataset.format=uea_ts,dataset.train_path={0}/BasicMotions_TRAIN.ts,dataset.test_path={0}/BasicMotions_TEST.ts'.format(UEA)
+    args = f'--params=dataset.format=uea_ts,dataset.train_path={UEA}/BasicMotions_TRAIN.ts,dataset.test_path={UEA}/BasicMotions_TEST.ts'
     kedro = Path(sys.executable).with_name("kedro")
     for flag in ("--pipelines", "--pipeline"):
         done = subprocess.run([str(kedro), "run", flag, "data_engineering", args], cwd=kedro_project.path,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     assert (kedro_project.path / "data/05_model_input/folds.parquet").exists()
+
+
+def test_edf_round_trip_gives_the_same_epochs_and_labels(tmp_path):
+    """synthetic -> EDF+ files -> `edf` ingest: the same epochs (to 16-bit precision) and labels."""
+    conf = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml").read_text())
+    dataset, preprocessing = conf["dataset"], conf["preprocessing"]
+    dataset["synthetic"].update(n_subjects=2, hours_per_subject=0.25, seed=3)
+    synthetic = ingest_recordings(dataset)
+    for recording_id, make in synthetic.items():
+        write_edf(make(), tmp_path / f"{recording_id}.edf")
+    from_edf = ingest_recordings({**dataset, "format": "edf", "edf": {**dataset["edf"], "path": str(tmp_path)}})
+    assert sorted(from_edf) == sorted(synthetic)
+
+    store_a, table_a, _, _ = preprocess_and_epoch(synthetic, dataset, preprocessing, n_jobs=1)
+    store_b, table_b, _, _ = preprocess_and_epoch(from_edf, dataset, preprocessing, n_jobs=1)
+    columns = ["epoch_id", "recording_id", "subject_id", "epoch_index", "t_start_s", "label"]
+    pd.testing.assert_frame_equal(table_a[columns], table_b[columns])
+    for rid, epochs in store_a["epochs"].items():
+        scale = np.abs(epochs).max(axis=(0, 2), keepdims=True)
+        np.testing.assert_allclose(store_b["epochs"][rid] / scale, epochs / scale, atol=1e-3)

@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 EDF_SUFFIXES = (".edf", ".bdf")
 HYPNOGRAM_MODES = ("auto", "annotations", "edf", "csv")
 # Sleep-EDF subjects (SC4ssN / ST7ssN: ss = subject, N = night) keep both nights together;
-# any other file name: the part before the first "_", "-" or ".".
-DEFAULT_SUBJECT_PATTERN = r"^(SC4\d{2}|ST7\d{2}|[^_\-.]+)"
+# BIDS-style names (sub-003_night-1) the sub-<label> entity; any other file name: the part
+# before the first "_", "-" or ".".
+DEFAULT_SUBJECT_PATTERN = r"^(SC4\d{2}|ST7\d{2}|sub-[^_.]+|[^_\-.]+)"
 # MNE's name for samples appended to fill the last EDF data record (written by write_edf too).
 PADDING_ANNOTATION = "BAD_ACQ_SKIP"
 
