@@ -73,7 +73,7 @@ def test_given_sfreq_without_time_column(tmp_path):
     pd.DataFrame({"emg": np.arange(10.0)}).to_csv(path, index=False)
     (recording,) = read_csv_recordings(path, sfreq=5.0)
     assert recording.sfreq == 5.0 and recording.n_samples == 10
-    assert recording.events.empty
+    assert recording.events is None  # unlabelled, not "all background"
 
 
 def test_error_irregular_time(tmp_path):

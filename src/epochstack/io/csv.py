@@ -116,7 +116,7 @@ def read_csv_recordings(
                     .sort_values("onset_s", kind="stable")
                     .reset_index(drop=True)
                     if events
-                    else pd.DataFrame(columns=EVENT_COLUMNS)
+                    else None  # unlabelled: no events at all, not "all background"
                 ),
                 source=str(signals_path),
             )
