@@ -1,0 +1,107 @@
+"""Tabular base models by name, and the feature subset each one reads.
+
+Estimators are chosen from this registry by name, never imported from a class path written in
+configuration, so a parameters file cannot make the pipeline import arbitrary code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Iterable
+
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from epochstack.signals.recording import InputDataError
+
+EstimatorFactory = Callable[[dict, int, int], BaseEstimator]
+
+
+def _hgb(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
+    # HistGradientBoosting threads through OpenMP and takes no n_jobs.
+    return HistGradientBoostingClassifier(random_state=seed, **params)
+
+
+def _logreg(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
+    # Scaling makes the penalty C mean the same for every feature; the imputer covers context
+    # features that are undefined at recording edges.
+    params = {"max_iter": 500, **params}
+    return make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(random_state=seed, **params)
+    )
+
+
+def _random_forest(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
+    return RandomForestClassifier(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _extra_trees(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
+    return ExtraTreesClassifier(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _lightgbm(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(random_state=seed, n_jobs=n_jobs, verbose=-1, **params)
+
+
+ESTIMATORS: dict[str, EstimatorFactory] = {
+    "hgb": _hgb,
+    "logreg": _logreg,
+    "random_forest": _random_forest,
+    "extra_trees": _extra_trees,
+}
+if importlib.util.find_spec("lightgbm") is not None:
+    ESTIMATORS["lightgbm"] = _lightgbm
+
+
+def make_estimator(kind: str, params: dict | None = None, seed: int = 0, n_jobs: int = 1) -> BaseEstimator:
+    """A fresh, unfitted estimator of the registered ``kind`` with ``params``."""
+    if kind not in ESTIMATORS:
+        hint = " (install lightgbm)" if kind == "lightgbm" else ""
+        raise InputDataError(
+            "stacking.base_models.<model>.estimator",
+            f"unknown estimator {kind!r}{hint}.",
+            f"use one of {sorted(ESTIMATORS)}.",
+        )
+    return ESTIMATORS[kind](dict(params or {}), int(seed), int(n_jobs))
+
+
+def sample_weight_fit_params(estimator: BaseEstimator, sample_weight) -> dict:
+    """``fit`` keyword arguments passing ``sample_weight`` to the final step of a Pipeline."""
+    if sample_weight is None:
+        return {}
+    if isinstance(estimator, Pipeline):
+        return {f"{estimator.steps[-1][0]}__sample_weight": sample_weight}
+    return {"sample_weight": sample_weight}
+
+
+def select_features(columns: Iterable[str], spec: dict | None, model_name: str = "<model>") -> list[str]:
+    """Feature columns a model reads, in table order.
+
+    ``spec`` keys (all optional): ``include`` (regexes, a column is kept when one matches),
+    ``families`` (feature families, shorthand for the regex ``(^|_)<family>(_|$)``) and
+    ``exclude`` (regexes removing columns). No ``include``/``families``: every column.
+    """
+    spec = spec or {}
+    columns = [c for c in columns if c != "epoch_id"]
+    include = list(spec.get("include") or []) + [rf"(^|_){re.escape(f)}(_|$)" for f in spec.get("families") or []]
+    exclude = list(spec.get("exclude") or [])
+    chosen = [c for c in columns if not include or any(re.search(p, c) for p in include)]
+    chosen = [c for c in chosen if not any(re.search(p, c) for p in exclude)]
+    if not chosen:
+        raise InputDataError(
+            f"stacking.base_models.{model_name}.features",
+            f"selects no column of the feature table ({len(columns)} columns, e.g. {columns[:3]}).",
+            "fix the include/families/exclude patterns.",
+        )
+    return chosen

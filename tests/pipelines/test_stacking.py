@@ -1,0 +1,117 @@
+"""stacking (then inference) in real Kedro sessions on tiny synthetic sleep data."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+# Small and quick: a few trees, two Optuna trials per searched model.
+FAST_STACKING = {
+    "stacking": {
+        "base_models": {
+            "hgb": {"params": {"max_iter": 20}},
+            "logreg": {"search": {"n_trials": 2}},
+            "extra_trees": {"params": {"n_estimators": 20}},
+        },
+        "meta_learner": {"search": {"n_trials": 2}},
+    }
+}
+
+
+def run(project, pipeline_name, params):
+    """Run in a fresh MLflow run (a catalog session may leave one active in this process)."""
+    while mlflow.active_run():
+        mlflow.end_run()
+    return project.run(pipeline_name, params)
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory):
+    from tests.conftest import TINY_SLEEP, KedroProject, deep_merge
+
+    project = KedroProject(tmp_path_factory.mktemp("stacking") / "project")
+    params = deep_merge(TINY_SLEEP, FAST_STACKING)
+    run(project, ["data_engineering", "feature_engineering"], params)
+    run(project, "stacking", params)
+    return project, params
+
+
+def test_outputs_line_up_with_folds(trained_project):
+    project, params = trained_project
+    catalog = project.catalog(params)
+    folds, table = catalog.load("folds"), catalog.load("epoch_table")
+    cv_ids, test_ids = set(folds.epoch_id[folds.fold >= 0]), set(folds.epoch_id[folds.fold == -1])
+
+    oof = catalog.load("stacking_oof_probabilities")
+    assert set(oof.epoch_id) == cv_ids and oof.epoch_id.is_unique
+    test = catalog.load("test_predictions")
+    assert set(test.epoch_id) == test_ids
+    np.testing.assert_allclose(test.filter(like="proba_").sum(axis=1), 1.0, atol=1e-9)
+    for model in ("hgb", "logreg", "extra_trees"):
+        base = catalog.load(f"{model}.oof_probabilities")
+        merged = base.merge(folds, on="epoch_id", suffixes=("", "_true"))
+        assert len(merged) == len(cv_ids) and (merged.fold == merged.fold_true).all()
+        assert set(catalog.load(f"{model}.test_probabilities").epoch_id) == test_ids
+
+    predictions = catalog.load("model_predictions")
+    assert set(predictions.model) == {"hgb", "logreg", "extra_trees", "stack"}
+    assert set(predictions.split) == {"oof", "test"}
+    manifest = catalog.load("stacking_manifest")
+    assert manifest["base_model_order"] == ["logreg", "hgb", "extra_trees"]
+    assert manifest["classes"] == sorted(table.label.dropna().unique())
+
+
+def test_optuna_trials_are_nested_mlflow_runs(trained_project):
+    project, _ = trained_project
+    mlflow.set_tracking_uri(f"sqlite:///{project.path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    nested = runs[runs["tags.mlflow.parentRunId"].notna()]
+    assert len(nested) >= 2 and "params.C" in nested
+    parent = runs[runs["tags.mlflow.parentRunId"].isna() & runs["metrics.stacking.stack.oof_macro_f1"].notna()]
+    assert len(parent) == 1 and set(nested["tags.mlflow.parentRunId"]) == {parent.run_id.iloc[0]}
+    assert "metrics.stacking.hgb.fold_fit_seconds" in runs
+
+
+def test_inference_on_training_recordings_reproduces_test_predictions(trained_project):
+    project, params = trained_project
+    catalog = project.catalog(params)
+    dataset = catalog.load("params:dataset")
+    run(project, "inference", {**params, "inference": {"dataset": dataset}})
+    predicted = project.catalog(params).load("inference_predictions")
+    test = catalog.load("test_predictions").set_index("epoch_id")
+    rows = predicted.set_index("epoch_id").loc[test.index]
+    proba = [c for c in test.columns if c.startswith("proba_")]
+    # Same models, same features: equal up to floating-point summation order (BLAS blocking).
+    np.testing.assert_allclose(rows[proba].to_numpy(), test[proba].to_numpy(), rtol=0, atol=1e-12)
+    assert (rows["label"].astype(str) == test["pred"].astype(str)).all()
+    assert {"recording_id", "t_start_s"} <= set(predicted.columns)
+
+
+def test_inference_refuses_a_mismatched_manifest(trained_project):
+    project, params = trained_project
+    path = project.path / "data/06_models/stacking/manifest.json"
+    manifest = json.loads(path.read_text())
+    bad = {**manifest, "features_per_model": {**manifest["features_per_model"], "hgb": ["not_a_feature"]}}
+    path.write_text(json.dumps(bad))
+    try:
+        with pytest.raises(Exception, match="feature columns named in the stacking manifest are missing"):
+            run(project, "inference", params)
+    finally:
+        path.write_text(json.dumps(manifest))
+
+
+def test_deep_predictions_from_other_folds_are_refused(trained_project):
+    project, params = trained_project
+    catalog = project.catalog(params)
+    deep = catalog.load("model_predictions").query("model == 'logreg'").assign(model="cnn")
+    deep = deep.assign(fold=np.where(deep.split == "oof", (deep.fold + 1) % 2, deep.fold))
+    catalog.save("deep_predictions", pd.DataFrame(deep))
+    try:
+        with pytest.raises(Exception, match="re-run `kedro run --pipelines deep_models`"):
+            run(project, "stacking", params)
+    finally:
+        (project.path / "data/07_model_output/deep_predictions.parquet").unlink()
