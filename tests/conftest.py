@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,19 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@cache
+def mlflow_template_db() -> Path:
+    """An empty MLflow SQLite database, made once per test process.
+
+    Creating MLflow's tables takes seconds; copying a made one into each project does not.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = Path(tempfile.mkdtemp(prefix="epochstack-mlflow-"))
+    SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlartifacts"))
+    return folder / "mlflow.db"
+
+
 class KedroProject:
     """A throwaway copy of the project (conf + pyproject) with its own data/ and mlflow.db."""
 
@@ -35,6 +50,7 @@ class KedroProject:
         shutil.copy(PROJECT_ROOT / "pyproject.toml", path / "pyproject.toml")
         (path / ".telemetry").write_text("consent: false\n")
         (path / "src").mkdir()  # Kedro checks the source dir exists; the code is the installed package
+        shutil.copy(mlflow_template_db(), path / "mlflow.db")
         for layer in DATA_LAYERS:
             (path / "data" / layer).mkdir(parents=True)
 

@@ -90,13 +90,13 @@ def test_bad_input_fails_clearly_and_keeps_earlier_outputs(kedro_project, tiny_s
     assert table_path.read_bytes() == before
 
 
-def test_cli_accepts_pipeline_and_pipelines(kedro_project):
-    args = f'--params=dataset.format=uea_ts,dataset.train_path={UEA}/BasicMotions_TRAIN.ts,dataset.test_path={UEA}/BasicMotions_TEST.ts'
+def test_cli_accepts_the_older_pipeline_flag(kedro_project):
+    """`kedro run --pipeline <name>` (the pre-1.0 spelling) still works."""
+    params = f"--params=dataset.format=uea_ts,dataset.train_path={UEA}/BasicMotions_TRAIN.ts,dataset.test_path={UEA}/BasicMotions_TEST.ts"
     kedro = Path(sys.executable).with_name("kedro")
-    for flag in ("--pipelines", "--pipeline"):
-        done = subprocess.run([str(kedro), "run", flag, "data_engineering", args], cwd=kedro_project.path,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([str(kedro), "run", "--pipeline", "data_engineering", params], cwd=kedro_project.path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert (kedro_project.path / "data/05_model_input/folds.parquet").exists()
 
 
