@@ -1,0 +1,52 @@
+"""Embedded synthetic recordings: a full run of the platform with no data to download.
+
+Two tasks, each a deterministic function of ``(seed, subject_index)``:
+
+- ``sleep``: one night of polysomnography per subject (EEG Fpz-Cz, EEG Pz-Oz, horizontal EOG,
+  submental EMG, in µV) with a 30-s AASM hypnogram (:mod:`.synthetic_sleep`);
+- ``seizure``: hours of wrist accelerometry (g) and heart rate (bpm) per subject with
+  tonic-clonic seizure events and unlabelled rhythmic mimics (:mod:`.synthetic_seizure`).
+
+See docs/synthetic_data.md for the physiology and the calibration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from epochstack.signals.recording import Recording
+from epochstack.signals.synthetic_seizure import generate_seizure_recording
+from epochstack.signals.synthetic_sleep import generate_sleep_recording
+
+__all__ = ["TASKS", "generate_seizure_recording", "generate_sleep_recording", "synthetic_recordings"]
+
+# task -> (generator, default sampling rate in Hz, recording-id suffix)
+TASKS: dict[str, tuple[Callable[..., Recording], float, str]] = {
+    "sleep": (generate_sleep_recording, 100.0, "night-1"),
+    "seizure": (generate_seizure_recording, 25.0, "day-1"),
+}
+
+
+def synthetic_recordings(
+    task: str, n_subjects: int, hours_per_subject: float, sfreq: float | None, seed: int
+) -> dict[str, Callable[[], Recording]]:
+    """Lazy recordings: ``recording_id -> zero-arg callable`` generating that subject's data.
+
+    The callables are ``functools.partial`` objects of module-level functions, so they pickle
+    (joblib can run them in parallel) and nothing is generated until called. Subject ``i``
+    (``sub-00i``, from 0) is the same whatever ``n_subjects`` is. ``sfreq=None`` takes the
+    task's default rate (sleep 100 Hz, seizure 25 Hz).
+    """
+    if task not in TASKS:
+        raise ValueError(f"dataset.synthetic.task: unknown task {task!r}; use one of {sorted(TASKS)}.")
+    if int(n_subjects) < 1:
+        raise ValueError(f"dataset.synthetic.n_subjects must be at least 1, got {n_subjects}.")
+    if not hours_per_subject or hours_per_subject <= 0:
+        raise ValueError(f"dataset.synthetic.hours_per_subject must be positive, got {hours_per_subject}.")
+    generate, default_sfreq, suffix = TASKS[task]
+    rate = float(sfreq) if sfreq else default_sfreq
+    return {
+        f"sub-{i:03d}_{suffix}": partial(generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed))
+        for i in range(int(n_subjects))
+    }
