@@ -26,7 +26,7 @@ NEXT_STATE = np.array([[0.0, 0.5, 0.5], [0.6, 0.0, 0.4], [0.6, 0.4, 0.0]])
 # Per activity state: heart-rate increase (bpm), RMS (g) of slow limb movement (0.3-4 Hz)
 # and of orientation wobble (0.05-0.5 Hz, in units of the gravity vector).
 HR_RISE_BPM = np.array([0.0, 25.0, 12.0])
-MOVEMENT_G = np.array([0.0, 0.05, 0.25])
+MOVEMENT_G = np.array([0.0, 0.05, 0.15])
 WOBBLE = np.array([0.03, 0.1, 0.5])
 POST_ICTAL_S = (300.0, 900.0)
 

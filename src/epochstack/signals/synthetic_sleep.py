@@ -27,9 +27,9 @@ FPZ, PZ, EOG, EMG = range(4)
 # subject at its strongest channel. Wake values are for relaxed (eyes-closed) wake.
 STAGE_RMS = {
     "background": [9.0, 10.0, 12.0, 14.0, 9.0],   # 1/f
-    "delta": [5.0, 10.0, 18.0, 55.0, 12.0],        # 0.4-2 Hz slow waves
+    "delta": [5.0, 10.0, 18.0, 40.0, 12.0],        # 0.4-2 Hz slow waves
     "theta": [4.0, 8.0, 8.0, 6.0, 10.0],          # 4-8 Hz (N1, REM sawtooth)
-    "alpha": [15.0, 8.0, 2.0, 1.5, 5.0],           # subject peak 8.5-11.5 Hz
+    "alpha": [15.0, 6.0, 2.0, 1.5, 5.0],           # subject peak 8.5-11.5 Hz
     "beta": [5.0, 2.5, 1.5, 1.0, 3.0],             # 15-30 Hz
     "slow_eye": [6.0, 10.0, 5.0, 0.0, 3.0],        # rolling eye movements, 0.15-0.6 Hz
     "emg": [18.0, 12.0, 9.0, 8.0, 5.0],            # chin tone (REM atonia)
@@ -175,7 +175,7 @@ def _wake_substate(rng: np.random.Generator, hypnogram: np.ndarray) -> np.ndarra
         if stage != W:
             state = False
             continue
-        state = (rng.random() < 0.85) if state else (rng.random() < 0.25)
+        state = (rng.random() < 0.85) if state else (rng.random() < 0.1)
         active[i] = state
     return active
 
@@ -275,10 +275,10 @@ def _add_movement_artefacts(rng, signals, sfreq, frames) -> None:
 
 
 def _add_dropouts(rng, signals, sfreq, hours) -> None:
-    """An electrode off for 30-90 s a few times a night: the channel reads ~0, in place."""
+    """An electrode off for 1-2.5 min a few times a night: the channel reads ~0, in place."""
     n = signals.shape[1]
     for _ in range(rng.poisson(1.5 * hours / 4)):
-        length = min(n, int(rng.uniform(30, 90) * sfreq))
+        length = min(n, int(rng.uniform(60, 150) * sfreq))
         start = int(rng.integers(0, n - length + 1))
         channel = int(rng.integers(0, signals.shape[0]))
         signals[channel, start:start + length] = rng.normal(0, 1e-3, length)

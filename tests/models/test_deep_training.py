@@ -1,0 +1,115 @@
+"""The deep training loop: repeatability, resume, out-of-fold without leakage, saved models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from epochstack.models.deep.data import (
+    EpochReader,
+    EpochSequenceDataset,
+    Normalisation,
+    channel_indices,
+)
+from epochstack.models.deep.export import model_metadata, predict_proba, save_model
+from epochstack.models.deep.networks import build_network
+from epochstack.models.deep.training import DeepModelConfig, out_of_fold, predict_table, train
+from tests.models.test_deep_data import CLASSES, tiny_epochs
+from tests.models.test_deep_networks import SMALL
+
+SETTINGS = {"max_epochs": 4, "batch_size": 4, "sequence_length": 4, "patience": 10, "learning_rate": 0.01,
+            "augmentation": {"time_shift_s": 0.1, "noise_std": 0.05}, "predict_length": 16}
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One CPU thread: tests run two at a time on two cores (pytest -n 2)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    store, table, folds = tiny_epochs(tmp_path_factory.mktemp("deep") / "epoch_signals")
+    return store, table.merge(folds, on="epoch_id")
+
+
+def _datasets(store, table):
+    reader = EpochReader(store, channel_indices(store, None), Normalisation())
+    train_rows, val_rows = table[table["fold"].isin([0, 1])], table[table["fold"] == 2]
+    return (EpochSequenceDataset(reader, train_rows, CLASSES, 2, 4), EpochSequenceDataset(reader, val_rows, CLASSES, 2, 1), reader)
+
+
+def _train(store, table, **kwargs):
+    torch.manual_seed(123)  # a different global state must not matter: train() seeds itself
+    train_set, val_set, reader = _datasets(store, table)
+    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3)
+    result = train(network, train_set, val_set, {**SETTINGS, **kwargs.pop("settings", {})}, seed=5, sfreq=store.sfreq, device="cpu", **kwargs)
+    return result, predict_table(result.network, reader, table[table["fold"] == -1], "cpu")
+
+
+def test_fixed_seed_training_is_repeatable(tiny):
+    store, table = tiny
+    (first, proba_1), (second, proba_2) = _train(store, table), _train(store, table)
+    for a, b in zip(first.network.state_dict().values(), second.network.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(proba_1, proba_2)
+    assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
+
+
+def test_resume_from_last_checkpoint_continues_the_same_run(tiny, tmp_path):
+    store, table = tiny
+    straight, proba_straight = _train(store, table, checkpoint_dir=tmp_path / "straight")
+
+    def crash_after_two_passes(record):
+        if record.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(store, table, checkpoint_dir=tmp_path / "resumed", callbacks=[crash_after_two_passes])
+    resumed, proba_resumed = _train(store, table, checkpoint_dir=tmp_path / "resumed")
+    assert resumed.resumed_at == 2 and len(resumed.history) == 4
+    np.testing.assert_allclose([r.train_loss for r in resumed.history], [r.train_loss for r in straight.history], rtol=1e-5)
+    np.testing.assert_allclose(proba_resumed, proba_straight, atol=1e-5)
+
+
+def test_training_learns_the_tiny_task(tiny):
+    store, table = tiny
+    result, proba = _train(store, table, settings={"max_epochs": 12})
+    test = table[table["fold"] == -1]
+    accuracy = (np.asarray(CLASSES)[proba.argmax(1)] == test["label"].to_numpy()).mean()
+    assert accuracy > 0.8, (accuracy, [r.val_score for r in result.history])
+
+
+def test_out_of_fold_predictions_come_from_models_that_never_saw_them(tiny, tmp_path):
+    store, table = tiny
+    cv = table[table["fold"] >= 0].reset_index(drop=True)
+    config = DeepModelConfig("cnn", "cnn", SMALL["cnn"], {**SETTINGS, "max_epochs": 1, "sequence_length": 1}, seed=1)
+    reader = EpochReader(store, channel_indices(store, None), Normalisation())
+    proba, folds = out_of_fold(config, lambda: build_network("cnn", SMALL["cnn"], 2, 3), reader, cv, CLASSES,
+                               sfreq=store.sfreq, device="cpu", checkpoint_root=tmp_path)
+    assert proba.shape == (len(cv), 3) and np.isfinite(proba).all()
+    subject = cv.set_index("epoch_id")["subject_id"]
+    for record in folds:
+        predicted = set(record.predicted_epoch_ids)
+        assert predicted == set(cv.loc[cv["fold"] == record.fold, "epoch_id"])
+        assert not predicted & set(record.train_epoch_ids) and not predicted & set(record.val_epoch_ids)
+        assert not set(subject[record.train_epoch_ids]) & set(subject[record.val_epoch_ids])  # whole validation subjects
+        assert (tmp_path / f"fold_{record.fold}" / "best.pt").exists() and (tmp_path / f"fold_{record.fold}" / "last.pt").exists()
+    with pytest.raises(ValueError, match="held-out test epochs"):
+        out_of_fold(config, lambda: build_network("cnn", SMALL["cnn"], 2, 3), reader, table, CLASSES, sfreq=store.sfreq)
+
+
+def test_saved_model_predicts_like_the_network(tiny, tmp_path):
+    store, table = tiny
+    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3).eval()
+    metadata = model_metadata("cnn_bilstm", SMALL["cnn_bilstm"], CLASSES, store, np.arange(2), Normalisation())
+    save_model(tmp_path / "model", network, metadata, onnx=False)
+    from_dir = predict_proba(tmp_path / "model", store, table)
+    from_module = predict_proba(network, store, table)
+    assert from_dir.shape == (len(table), 3)
+    np.testing.assert_allclose(from_dir, from_module, atol=1e-6)
+    np.testing.assert_allclose(from_dir.sum(axis=1), 1, atol=1e-5)
