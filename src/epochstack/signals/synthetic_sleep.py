@@ -1,10 +1,11 @@
 """Synthetic polysomnography (Sleep-EDF layout): a simulated hypnogram and the signals it implies.
 
 The hypnogram comes first (sleep onset, ~90-min NREM/REM cycles with N3 early and REM late,
-brief awakenings); every signal component is then a stationary noise source or an event train
-whose amplitude follows the stage, ramped over a few seconds at stage changes. Stagers' cues
-(alpha, theta, spindles, K-complexes, delta, eye movements, chin EMG tone) are the only thing
-that separates the stages, and subjects differ in all of them.
+brief awakenings). Continuous rhythms are then synthesised with the spectrum of the stage mix
+of each moment (cross-fading over seconds at stage changes, over minutes into and out of REM),
+and transient events (spindles, K-complexes, eye movements, twitches, artefacts) are added at
+stage-dependent rates. Stagers' cues are the only thing that separates the stages, subjects
+differ in all of them, and the labels carry a scorer's disagreement near stage changes.
 """
 
 from __future__ import annotations
@@ -303,6 +304,8 @@ def _component_rms(rng, subject: SleepSubject, frames) -> np.ndarray:
     for i, name in enumerate(STAGE_RMS):
         rms[:, i] *= sn.slow_fluctuation(rng, len(times), drift_sigma.get(name, 0.25), 30.0, step_s)
     return np.column_stack([rms, np.full(len(times), subject.amplifier_uv)])
+
+
 def _component_spectra(sfreq: float, subject: SleepSubject) -> np.ndarray:
     """Unit-power spectrum of every component over the synthesis bins ``(n_components, n_bins)``."""
     f = sn.bin_frequencies(sfreq)
