@@ -7,30 +7,19 @@ configuration when the pipeline is created (see ``enabled_networks``).
 
 from __future__ import annotations
 
-import os
-from functools import partial, update_wrapper
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-from kedro.framework.project import settings
 from kedro.pipeline import Pipeline, node, pipeline
 
 from epochstack.pipelines.deep_models import nodes
+from epochstack.pipelines.shape import named, project_parameters
 
 SHARED_INPUTS = {"epoch_signals", "epoch_table", "folds"}
 
 
 def enabled_networks(conf_source: str | Path | None = None, env: str | None = None) -> list[str]:
     """Names in ``deep_models.enabled`` of the project's parameters (base + ``KEDRO_ENV``/local)."""
-    conf_source = Path(conf_source or Path.cwd() / settings.CONF_SOURCE)
-    loader_args = {**settings.CONFIG_LOADER_ARGS, "default_run_env": env or os.environ.get("KEDRO_ENV", "local")}
-    loader = OmegaConfigLoader(conf_source=str(conf_source), **loader_args)
-    return list(loader["parameters"]["deep_models"]["enabled"])
-
-
-def _named(func, **kwargs):
-    """``func`` with keyword arguments bound, keeping its name and docstring for Kedro-Viz."""
-    return update_wrapper(partial(func, **kwargs), func)
+    return list(project_parameters(conf_source, env)["deep_models"]["enabled"])
 
 
 def network_pipeline(name: str) -> Pipeline:
@@ -38,15 +27,15 @@ def network_pipeline(name: str) -> Pipeline:
     data = ["epoch_signals", "epoch_table", "folds", "params:network", "params:deep_models"]
     template = Pipeline(
         [
-            node(_named(nodes.tune_deep_model, model_name=name), [*data, "params:optuna_storage", "params:device"], "best_params", name="tune"),
+            node(named(nodes.tune_deep_model, model_name=name), [*data, "params:optuna_storage", "params:device"], "best_params", name="tune"),
             node(
-                _named(nodes.cross_validate_deep_model, model_name=name),
+                named(nodes.cross_validate_deep_model, model_name=name),
                 [*data, "best_params", "params:device"],
                 ["oof_probabilities", "cv_report"],
                 name="cross_validate",
             ),
             node(
-                _named(nodes.refit_deep_model, model_name=name),
+                named(nodes.refit_deep_model, model_name=name),
                 [*data, "best_params", "params:device"],
                 ["test_probabilities", "refit_report"],
                 name="refit",

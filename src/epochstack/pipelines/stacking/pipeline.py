@@ -6,14 +6,11 @@ is read from the configuration when the pipeline is created (see ``configured_ba
 
 from __future__ import annotations
 
-import os
-from functools import partial, update_wrapper
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-from kedro.framework.project import settings
 from kedro.pipeline import Pipeline, node, pipeline
 
+from epochstack.pipelines.shape import named, project_parameters
 from epochstack.pipelines.stacking import nodes
 
 SHARED_INPUTS = {"features", "epoch_table", "folds"}
@@ -21,15 +18,7 @@ SHARED_INPUTS = {"features", "epoch_table", "folds"}
 
 def configured_base_models(conf_source: str | Path | None = None, env: str | None = None) -> list[str]:
     """Names of ``stacking.base_models`` in the project's parameters (base + ``KEDRO_ENV``/local)."""
-    conf_source = Path(conf_source or Path.cwd() / settings.CONF_SOURCE)
-    loader_args = {**settings.CONFIG_LOADER_ARGS, "default_run_env": env or os.environ.get("KEDRO_ENV", "local")}
-    loader = OmegaConfigLoader(conf_source=str(conf_source), **loader_args)
-    return list(loader["parameters"]["stacking"]["base_models"])
-
-
-def _named(func, **kwargs):
-    """``func`` with keyword arguments bound, keeping its name and docstring for Kedro-Viz."""
-    return update_wrapper(partial(func, **kwargs), func)
+    return list(project_parameters(conf_source, env)["stacking"]["base_models"])
 
 
 def base_model_pipeline(name: str) -> Pipeline:
@@ -38,19 +27,19 @@ def base_model_pipeline(name: str) -> Pipeline:
     template = Pipeline(
         [
             node(
-                _named(nodes.tune_base_model, model_name=name),
+                named(nodes.tune_base_model, model_name=name),
                 [*data, "params:stacking", "params:optuna_storage", "params:n_jobs"],
                 "best_params",
                 name="tune",
             ),
             node(
-                _named(nodes.cross_validate_base_model, model_name=name),
+                named(nodes.cross_validate_base_model, model_name=name),
                 [*data, "best_params", "params:stacking", "params:n_jobs"],
                 ["oof_probabilities", "cv_report"],
                 name="cross_validate",
             ),
             node(
-                _named(nodes.refit_base_model, model_name=name),
+                named(nodes.refit_base_model, model_name=name),
                 [*data, "best_params", "params:stacking", "params:n_jobs"],
                 ["fitted_model", "test_probabilities"],
                 name="refit",
@@ -106,7 +95,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="assemble_stacking_model",
             ),
             node(
-                _named(nodes.collect_best_params, model_names=list(names)),
+                named(nodes.collect_best_params, model_names=list(names)),
                 ["meta_best_params", *[f"{n}.best_params" for n in names]],
                 "best_params",
                 name="collect_best_params",
