@@ -263,7 +263,10 @@ def compute_event_metrics(smoothed: pd.DataFrame, context: dict, events: pd.Data
             else:
                 split_metrics["smoothing"][method] = {"events": scores}
         if model == evaluation["reference_model"]:
-            thresholds = np.unique(np.quantile(rows[proba_column], np.linspace(0, 1, settings["n_thresholds"])))
+            # An even grid plus quantiles: events are rare, so quantiles alone crowd near 0 and
+            # skip the useful range (measured: every FA target gave the top threshold only).
+            grid = np.linspace(0, 1, settings["n_thresholds"])
+            thresholds = np.unique(np.concatenate([grid, np.quantile(rows[proba_column], grid)]))
             curve = ev.sensitivity_fa_curve(
                 [references.get(rid, []) for rid in by_recording.groups],
                 [r[proba_column].to_numpy() for _, r in by_recording],
