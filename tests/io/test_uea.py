@@ -7,7 +7,7 @@ import pytest
 from epochstack.io.uea import read_uea_ts
 from epochstack.signals.recording import InputDataError
 
-UEA = Path("/work/shared/data/uea")
+UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"  # ../shared beside the clone
 needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason="UEA sample files not available")
 
 HEADER = "@problemName Toy\n@univariate false\n@dimensions 2\n@equalLength true\n@classLabel true a b\n@data\n"
