@@ -14,6 +14,7 @@ from collections.abc import Callable
 import mlflow
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from optuna.pruners import MedianPruner
 from optuna.samplers import TPESampler
 from optuna.study import MaxTrialsCallback
@@ -53,7 +54,8 @@ def open_study(storage: str, study_name: str, seed: int, pruner: dict | None = N
     """Create or reopen a maximising study with a seeded TPE sampler and a median pruner."""
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = pruner or {}
-    for attempt in range(5):
+    attempts = 5
+    for attempt in range(1, attempts + 1):
         try:
             return optuna.create_study(
                 study_name=study_name,
@@ -63,11 +65,12 @@ def open_study(storage: str, study_name: str, seed: int, pruner: dict | None = N
                 direction="maximize",
                 load_if_exists=True,
             )
-        except Exception as error:  # two processes creating the schema at once: retry
-            if attempt == 4 or "already exists" not in str(error).lower():
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, optuna.exceptions.DuplicatedStudyError):
+            # Processes opening a new database at once race to create its schema (Optuna's
+            # alembic version row, the tables, the study): the loser retries and finds it made.
+            if attempt == attempts:
                 raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(0.5 * attempt)
 
 
 def finished_trials(study: optuna.Study) -> int:
