@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
+from epochstack.errors import InputDataError
 from epochstack.evaluation.metrics import (
     bootstrap_intervals,
     confusion_counts,
@@ -13,7 +14,6 @@ from epochstack.evaluation.metrics import (
     probability_metrics,
     scores_from_confusion,
 )
-from epochstack.signals.recording import InputDataError
 
 CLASSES = ["NREM", "REM", "Wake"]
 KNOWN_CM = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 8]])

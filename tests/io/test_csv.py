@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.io.csv import read_csv_recordings
-from epochstack.signals.recording import InputDataError
 
 SFREQ = 25.0
 

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type, read_edf_recordings, write_edf
-from epochstack.signals.recording import InputDataError, Recording
+from epochstack.signals.recording import Recording
 
 SFREQ = 100.0
 CHANNELS = ["EEG Fpz-Cz", "EOG horizontal", "EMG submental", "ACC x"]

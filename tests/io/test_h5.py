@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.io import h5 as h5_module
 from epochstack.io.h5 import read_h5_epochs
-from epochstack.signals.recording import InputDataError
 
 N_META, N_TIMES = 3, 50
 SUBJECTS = [4, 4, 9, 4, 9, 9, 2]

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.io.uea import read_uea_ts
-from epochstack.signals.recording import InputDataError
 
 UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"  # ../shared beside the clone
 needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason="UEA sample files not available")

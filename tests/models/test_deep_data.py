@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from epochstack.errors import InputDataError
 from epochstack.models.deep.data import (
     IGNORE_INDEX,
     EpochReader,
@@ -17,7 +18,6 @@ from epochstack.models.deep.data import (
     channel_indices,
 )
 from epochstack.signals.epoch_store import write_epoch_store
-from epochstack.signals.recording import InputDataError
 
 CLASSES = ["A", "B", "C"]
 SFREQ = 50.0

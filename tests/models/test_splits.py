@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.models.splits import assign_folds, folds_hash
-from epochstack.signals.recording import InputDataError
 
 
 def epoch_table(n_subjects=10, per_subject=40, source_split=None):

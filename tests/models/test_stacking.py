@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.models.manifest import check_against_manifest, folds_hash
 from epochstack.models.registry import make_estimator, select_features
 from epochstack.models.stacking import meta_features
 from epochstack.pipelines.stacking import nodes
-from epochstack.signals.recording import InputDataError
 
 CLASSES = ["NREM", "REM", "Wake"]
 STACKING = {"seed": 0, "use_deep_models": "auto", "imbalance": {}, "meta_learner": {"estimator": "logreg", "params": {"C": 1.0}}}

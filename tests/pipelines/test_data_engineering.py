@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from epochstack.errors import InputDataError
 from epochstack.io.edf import write_edf
 from epochstack.pipelines.data_engineering.nodes import ingest_recordings, preprocess_and_epoch
-from epochstack.signals.recording import InputDataError
 
 UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
 pytestmark = pytest.mark.integration

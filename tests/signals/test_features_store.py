@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from epochstack.errors import InputDataError
 from epochstack.signals.epoch_store import write_epoch_store
 from epochstack.signals.features import DEFAULT_CONFIG, compute_features_for_store
-from epochstack.signals.recording import InputDataError
 
 PARAMETERS = Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters_feature_engineering.yml"
 

@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 from scipy import signal
 
+from epochstack.errors import InputDataError
 from epochstack.signals import preprocessing as pp
-from epochstack.signals.recording import InputDataError, Recording
+from epochstack.signals.recording import Recording
 
 
 def make_recording(seconds=120.0, sfreq=100.0, labels=None, events=None, n_channels=2):

@@ -19,8 +19,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from epochstack.errors import InputDataError
 from epochstack.evaluation.calibration import ece_per_class
-from epochstack.signals.recording import InputDataError
 
 # Scores that bootstrap replicates and per-subject tables carry (see scores_from_confusion).
 CONFUSION_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "cohen_kappa")

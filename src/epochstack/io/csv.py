@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
-from epochstack.signals.recording import EVENT_COLUMNS, InputDataError, Recording
+from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ import mne
 import numpy as np
 import pandas as pd
 
+from epochstack.errors import InputDataError
 from epochstack.io.labels import is_stage_annotation, normalise_stage
-from epochstack.signals.recording import EVENT_COLUMNS, InputDataError, Recording
+from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
-from epochstack.signals.recording import EpochedRecording, InputDataError
+from epochstack.signals.recording import EpochedRecording
 
 logger = logging.getLogger(__name__)
 

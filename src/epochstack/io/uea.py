@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from epochstack.signals.recording import EpochedRecording, InputDataError
+from epochstack.errors import InputDataError
+from epochstack.signals.recording import EpochedRecording
 
 logger = logging.getLogger(__name__)
 

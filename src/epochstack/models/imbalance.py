@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from epochstack.signals.recording import InputDataError
+from epochstack.errors import InputDataError
 
 RESAMPLERS = ("none", "undersample", "oversample", "smote")
 CLASS_WEIGHTS = ("none", "balanced", "inv_sqrt")

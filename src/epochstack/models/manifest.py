@@ -8,7 +8,7 @@ import platform
 
 import pandas as pd
 
-from epochstack.signals.recording import InputDataError
+from epochstack.errors import InputDataError
 
 LIBRARIES = ("epochstack", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "optuna", "lightgbm", "torch", "kedro", "mlflow")
 

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from epochstack.signals.recording import InputDataError
+from epochstack.errors import InputDataError
 
 EstimatorFactory = Callable[[dict, int, int], BaseEstimator]
 

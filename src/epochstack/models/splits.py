@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
-from epochstack.signals.recording import InputDataError
+from epochstack.errors import InputDataError
 
 TEST_FOLD = -1
 SPLIT_METHODS = ("stratified_group_kfold", "group_kfold", "leave_one_subject_out")

@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from epochstack.errors import InputDataError
 from epochstack.models.oof import predict_proba
-from epochstack.signals.recording import InputDataError
 
 META_LEARNERS = ("logreg", "hgb")
 

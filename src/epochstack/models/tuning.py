@@ -21,8 +21,8 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import BaseEstimator
 
+from epochstack.errors import InputDataError
 from epochstack.models.oof import FoldRecord, check_cv_rows, out_of_fold, scores
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from epochstack.signals.recording import EpochedRecording, InputDataError, Recording
+from epochstack.errors import InputDataError
+from epochstack.signals.recording import EpochedRecording, Recording
 
 # AASM stage names -> the 3-class Wake/NREM/REM scheme used in rodent work.
 LABEL_MAPPINGS: dict[str, dict[str, str]] = {

@@ -13,17 +13,6 @@ import pandas as pd
 EVENT_COLUMNS = ["onset_s", "duration_s", "label"]
 
 
-class InputDataError(ValueError):
-    """Bad input data: the message names the file, the problem and the fix, on one line."""
-
-    def __init__(self, source: str, problem: str, fix: str | None = None):
-        self.source, self.problem, self.fix = str(source), problem, fix
-        message = f"{source}: {problem}"
-        if fix:
-            message += f" Fix: {fix}"
-        super().__init__(message)
-
-
 @dataclass
 class Recording:
     """A continuous multichannel recording.

@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from epochstack.errors import InputDataError
 from epochstack.signals.epoch_store import EpochStore
-from epochstack.signals.recording import InputDataError
 
 IGNORE_INDEX = -100  # cross-entropy's ignore_index: padded targets of short chunks
 IQR_TO_SD = 1.349  # IQR of a normal distribution in standard deviations

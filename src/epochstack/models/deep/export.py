@@ -18,11 +18,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from epochstack.errors import InputDataError
 from epochstack.models.deep.data import EpochReader, Normalisation, channel_indices
 from epochstack.models.deep.networks import build_network, network_context
 from epochstack.models.deep.training import predict_table
 from epochstack.signals.epoch_store import EpochStore
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

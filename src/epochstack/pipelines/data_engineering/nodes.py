@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from epochstack.errors import InputDataError
 from epochstack.io.csv import read_csv_recordings
 from epochstack.io.edf import read_edf_recordings
 from epochstack.io.h5 import read_h5_epochs
 from epochstack.io.uea import read_uea_ts
 from epochstack.models.splits import assign_folds
 from epochstack.signals import preprocessing as pp
-from epochstack.signals.recording import EpochedRecording, InputDataError, Recording
+from epochstack.signals.recording import EpochedRecording, Recording
 from epochstack.signals.synthetic import synthetic_recordings
 
 logger = logging.getLogger(__name__)

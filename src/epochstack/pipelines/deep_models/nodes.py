@@ -20,6 +20,7 @@ import optuna
 import pandas as pd
 import torch
 
+from epochstack.errors import InputDataError
 from epochstack.models.deep.data import EpochReader, Normalisation, channel_indices
 from epochstack.models.deep.export import model_metadata, save_model
 from epochstack.models.deep.networks import build_network
@@ -36,7 +37,6 @@ from epochstack.models.labels import class_list, proba_columns
 from epochstack.models.oof import scores
 from epochstack.models.tuning import log_trial_to_mlflow, open_study, run_study, suggest_params
 from epochstack.signals.epoch_store import EpochStore
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from timescoring.scoring import EventScoring
 from tqdm.auto import tqdm
 
+from epochstack.errors import InputDataError
 from epochstack.evaluation import events as ev
 from epochstack.evaluation import plots
 from epochstack.evaluation.calibration import reliability_curves
@@ -35,7 +36,6 @@ from epochstack.evaluation.smoothing import (
 )
 from epochstack.evaluation.structure import structure_metrics
 from epochstack.models.labels import class_list, proba_columns
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

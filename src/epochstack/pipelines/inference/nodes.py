@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from epochstack.errors import InputDataError
 from epochstack.io.csv import read_csv_recordings
 from epochstack.models.labels import proba_columns
 from epochstack.models.manifest import check_against_manifest
@@ -19,7 +20,6 @@ from epochstack.models.stacking import StackedModel
 from epochstack.pipelines.data_engineering.nodes import preprocess_and_epoch
 from epochstack.signals.epoch_store import write_epoch_store
 from epochstack.signals.features import compute_features_for_store
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

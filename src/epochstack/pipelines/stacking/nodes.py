@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from epochstack.errors import InputDataError
 from epochstack.models.labels import class_list, proba_columns
 from epochstack.models.manifest import build_manifest, folds_hash
 from epochstack.models.oof import OOFResult, fit_estimator, out_of_fold, predict_proba, scores
 from epochstack.models.registry import make_estimator, select_features
 from epochstack.models.stacking import BaseModel, StackedModel, make_meta_learner, meta_features
 from epochstack.models.tuning import cv_objective, log_trial_to_mlflow, open_study, run_study
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from fnmatch import fnmatchcase
 import numpy as np
 import pandas as pd
 
+from epochstack.errors import InputDataError
 from epochstack.signals.features.config import resolve_config
-from epochstack.signals.recording import InputDataError
 
 
 def context_columns(columns: list[str], patterns: list[str]) -> list[str]:

@@ -11,13 +11,13 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from epochstack.errors import InputDataError
 from epochstack.signals.epoch_store import EpochStore
 from epochstack.signals.features.config import FeaturePlan, build_plan, channel_arrays
 from epochstack.signals.features.context import add_context_features
 from epochstack.signals.features.spectral import spectral_features
 from epochstack.signals.features.time_domain import time_domain_features
 from epochstack.signals.features.wavelet import wavelet_features
-from epochstack.signals.recording import InputDataError
 
 logger = logging.getLogger(__name__)
 
