@@ -1,4 +1,5 @@
-"""Project hooks: MLflow tags that make every run traceable to code, config and pipeline."""
+"""Project hooks: parameters checked before anything runs, and MLflow tags that make every run
+traceable to code, config and pipeline."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+
+from epochstack.config import validate_parameters
+from epochstack.signals.epoch_store import discard_uncommitted
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +57,23 @@ class RunTagsHook:
         if not self._tagged and mlflow.active_run() is not None:
             mlflow.set_tags(self._tags)
             self._tagged = True
+
+
+class ParameterValidationHook:
+    """Checks the parameters against ``epochstack.config`` as soon as the context exists.
+
+    A bad parameter stops the run before any node reads, computes or saves anything (and
+    before kedro-mlflow opens a run), with one ``ParameterError`` naming it.
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        validate_parameters(context.params)
+
+
+class StagedOutputsHook:
+    """A failed run leaves no staged epoch store behind (data/ stays as the last good run left it)."""
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        discard_uncommitted()

@@ -2,9 +2,9 @@
 
 from omegaconf.resolvers import oc
 
-from epochstack.hooks import RunTagsHook
+from epochstack.hooks import ParameterValidationHook, RunTagsHook, StagedOutputsHook
 
-HOOKS = (RunTagsHook(),)
+HOOKS = (ParameterValidationHook(), RunTagsHook(), StagedOutputsHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -12,7 +12,7 @@ import yaml
 
 from epochstack.errors import InputDataError
 from epochstack.io.edf import write_edf
-from epochstack.pipelines.data_engineering.nodes import ingest_recordings, preprocess_and_epoch
+from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
 
 UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def test_bad_input_fails_clearly_and_keeps_earlier_outputs(kedro_project, tiny_s
     kedro_project.run("data_engineering", tiny_sleep_params)
     table_path = kedro_project.path / "data/03_primary/epoch_table.parquet"
     before = table_path.read_bytes()
-    with pytest.raises(InputDataError, match=r"dataset.format: unknown format 'xdf'"):
+    with pytest.raises(InputDataError, match=r"dataset.format: input should be 'synthetic'.*got 'xdf'"):
         kedro_project.run("data_engineering", {"dataset": {"format": "xdf"}})
     bad_ts = kedro_project.path / "data/01_raw/bad.ts"
     bad_ts.write_text("@problemName bad\n@dimensions 2\n@data\n1,2,3:a\n")
@@ -114,10 +114,13 @@ def test_edf_round_trip_gives_the_same_epochs_and_labels(tmp_path):
     from_edf = ingest_recordings({**dataset, "format": "edf", "edf": {**dataset["edf"], "path": str(tmp_path)}})
     assert sorted(from_edf) == sorted(synthetic)
 
-    store_a, table_a, _, _ = preprocess_and_epoch(synthetic, dataset, preprocessing, n_jobs=1)
-    store_b, table_b, _, _ = preprocess_and_epoch(from_edf, dataset, preprocessing, n_jobs=1)
+    executor = {"backend": "local", "n_workers": 1}
+    staged_a, table_a, _, _ = epoch_recordings(synthetic, dataset, preprocessing, executor, str(tmp_path))
+    staged_b, table_b, _, _ = epoch_recordings(from_edf, dataset, preprocessing, executor, str(tmp_path))
     columns = ["epoch_id", "recording_id", "subject_id", "epoch_index", "t_start_s", "label"]
     pd.testing.assert_frame_equal(table_a[columns], table_b[columns])
-    for rid, epochs in store_a["epochs"].items():
+    store_a, store_b = staged_a.open(), staged_b.open()
+    for rid in store_a:
+        epochs = np.asarray(store_a[rid])
         scale = np.abs(epochs).max(axis=(0, 2), keepdims=True)
-        np.testing.assert_allclose(store_b["epochs"][rid] / scale, epochs / scale, atol=1e-3)
+        np.testing.assert_allclose(store_b[rid] / scale, epochs / scale, atol=1e-3)

@@ -7,13 +7,15 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
-from epochstack.signals.epoch_store import EpochStore, write_epoch_store
+from epochstack.signals.epoch_store import EpochStore, StagedEpochStore, write_epoch_store
 
 
-class EpochSignalsDataset(AbstractDataset[dict, EpochStore]):
-    """Saves ``{"epochs": {recording_id: array | callable}, "sfreq", "channel_names", "channel_types"}``.
+class EpochSignalsDataset(AbstractDataset[dict | StagedEpochStore | EpochStore, EpochStore]):
+    """Loads an :class:`EpochStore`: recordings are memory-mapped on access, never read whole.
 
-    Loads an :class:`EpochStore`: recordings are memory-mapped on access, never read whole.
+    Saves a :class:`StagedEpochStore` (written recording by recording by the data_engineering
+    workers) by moving it into place in one rename, or an in-memory
+    ``{"epochs": {recording_id: array}, "sfreq", "channel_names", "channel_types"}``.
     """
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None):
@@ -23,20 +25,18 @@ class EpochSignalsDataset(AbstractDataset[dict, EpochStore]):
     def load(self) -> EpochStore:
         return EpochStore(self._path)
 
-    def save(self, data: dict | EpochStore) -> None:
+    def save(self, data: dict | StagedEpochStore | EpochStore) -> None:
+        if isinstance(data, StagedEpochStore):
+            data.commit(self._path)
+            return
         if isinstance(data, EpochStore):
-            data = {
-                "epochs": {rid: data[rid] for rid in data.recording_ids},
-                "sfreq": data.sfreq,
-                "channel_names": data.channel_names,
-                "channel_types": data.channel_types,
-            }
+            if data.path.resolve() == self._path.resolve():
+                return
+            data = {"epochs": {rid: data[rid] for rid in data.recording_ids}, "sfreq": data.sfreq, "sfreq_known": data.sfreq_known,
+                    "channel_names": data.channel_names, "channel_types": data.channel_types}
         write_epoch_store(
-            self._path,
-            data["epochs"],
-            sfreq=data["sfreq"],
-            channel_names=data["channel_names"],
-            channel_types=data["channel_types"],
+            self._path, data["epochs"], sfreq=data["sfreq"], channel_names=data["channel_names"],
+            channel_types=data["channel_types"], sfreq_known=data.get("sfreq_known", True),
         )
 
     def _exists(self) -> bool:

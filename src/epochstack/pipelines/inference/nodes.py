@@ -17,8 +17,8 @@ from epochstack.io.csv import read_csv_recordings
 from epochstack.models.labels import proba_columns
 from epochstack.models.manifest import check_against_manifest
 from epochstack.models.stacking import StackedModel
-from epochstack.pipelines.data_engineering.nodes import preprocess_and_epoch
-from epochstack.signals.epoch_store import write_epoch_store
+from epochstack.pipelines.data_engineering.nodes import epoch_recordings
+from epochstack.signals.epoch_store import EpochStore
 from epochstack.signals.features import compute_features_for_store
 
 logger = logging.getLogger(__name__)
@@ -46,21 +46,19 @@ def recordings_from_samples(samples: pd.DataFrame, dataset: dict) -> dict:
     return {rec.recording_id: (lambda rec=rec: rec) for rec in recordings}
 
 
-def epoch_new_recordings(recordings: dict, dataset: dict, preprocessing: dict, n_jobs: int) -> tuple[dict, pd.DataFrame]:
-    """The training preprocessing and epoching, applied to new recordings."""
-    epochs, epoch_table, _, report = preprocess_and_epoch(recordings, dataset, preprocessing, n_jobs)
+def epoch_new_recordings(recordings: dict, dataset: dict, preprocessing: dict, executor: dict) -> tuple[EpochStore, pd.DataFrame]:
+    """The training preprocessing and epoching, applied to new recordings.
+
+    The epochs go to a temporary store, removed when the process ends.
+    """
+    staged, epoch_table, _, report = epoch_recordings(recordings, dataset, preprocessing, executor, tempfile.gettempdir())
     logger.info("Inference: %d epochs from %d recordings (%d excluded).", report["n_epochs_kept"], report["n_recordings"], report["n_epochs_excluded"])
-    return epochs, epoch_table
+    return staged.open(), epoch_table
 
 
-def compute_new_features(epochs: dict, epoch_table: pd.DataFrame, features_params: dict, n_jobs: int) -> pd.DataFrame:
+def compute_new_features(epochs: EpochStore, epoch_table: pd.DataFrame, features_params: dict, n_jobs: int) -> pd.DataFrame:
     """Features of the new epochs, computed by the same function as for training."""
-    with tempfile.TemporaryDirectory() as tmp:
-        store = write_epoch_store(
-            Path(tmp) / "epochs", epochs["epochs"], sfreq=epochs["sfreq"],
-            channel_names=epochs["channel_names"], channel_types=epochs["channel_types"],
-        )
-        return compute_features_for_store(store, epoch_table, features_params, n_jobs)
+    return compute_features_for_store(epochs, epoch_table, features_params, n_jobs)
 
 
 def predict_new_epochs(

@@ -21,7 +21,7 @@ def _predict_recordings() -> Pipeline:
         [
             node(
                 nodes.epoch_new_recordings,
-                ["inference_recordings", "params:inference.dataset", "params:preprocessing", "params:n_jobs"],
+                ["inference_recordings", "params:inference.dataset", "params:preprocessing", "params:executor"],
                 ["inference_epochs", "inference_epoch_table"],
                 name="epoch_new_recordings",
             ),
