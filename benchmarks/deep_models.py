@@ -79,7 +79,7 @@ def main() -> None:
     print(f"{'network':<12} {'params':>8} {'train epochs/s':>15} {'torch ms/epoch':>15} {'onnxruntime ms/epoch':>21}")
     results = {}
     for name, spec in config["networks"].items():
-        network = build_network(spec["architecture"], spec.get("network") or {}, N_CHANNELS, N_CLASSES)
+        network = build_network(spec["architecture"], spec.get("network") or {}, N_CHANNELS, N_CLASSES, N_TIMES)
         settings = training_settings({**(config.get("training") or {}), **(spec.get("training") or {})})
         throughput = training_throughput(network, settings, args.train_steps)
         network.eval()

@@ -103,11 +103,11 @@ def test_unknown_channel_is_a_clear_error(tiny):
 
 def test_sampler_is_seeded_per_pass_and_capped():
     sampler = EpochSampler(50, seed=3, max_items=10)
-    sampler.set_epoch(1)
+    sampler.set_pass(1)
     first = list(sampler)
-    sampler.set_epoch(2)
+    sampler.set_pass(2)
     assert len(first) == 10 and list(sampler) != first
-    sampler.set_epoch(1)
+    sampler.set_pass(1)
     assert list(sampler) == first
     balanced = EpochSampler(4, seed=0, weights=np.array([0.0, 0.0, 1.0, 0.0]))
     assert set(balanced) == {2}

@@ -13,12 +13,14 @@ from epochstack.models.deep.data import (
     channel_indices,
 )
 from epochstack.models.deep.export import model_metadata, predict_proba, save_model
+from epochstack.models.deep.model import DeepModel
 from epochstack.models.deep.networks import build_network
-from epochstack.models.deep.training import DeepModelConfig, out_of_fold, predict_table, train
+from epochstack.models.deep.training import DeepModelConfig, predict_table, train
+from epochstack.models.engine import EpochData, out_of_fold
 from tests.models.test_deep_data import CLASSES, tiny_epochs
 from tests.models.test_deep_networks import SMALL
 
-SETTINGS = {"max_epochs": 4, "batch_size": 4, "sequence_length": 4, "patience": 10, "learning_rate": 0.01,
+SETTINGS = {"max_passes": 4, "batch_size": 4, "sequence_length": 4, "patience": 10, "learning_rate": 0.01,
             "augmentation": {"time_shift_s": 0.1, "noise_std": 0.05}, "predict_length": 16}
 
 @pytest.fixture(autouse=True)
@@ -46,7 +48,7 @@ def _datasets(store, table):
 def _train(store, table, **kwargs):
     torch.manual_seed(123)  # a different global state must not matter: train() seeds itself
     train_set, val_set, reader = _datasets(store, table)
-    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3)
+    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3, 100)
     result = train(network, train_set, val_set, {**SETTINGS, **kwargs.pop("settings", {})}, seed=5, sfreq=store.sfreq, device="cpu", **kwargs)
     return result, predict_table(result.network, reader, table[table["fold"] == -1], "cpu")
 
@@ -65,7 +67,7 @@ def test_resume_from_last_checkpoint_continues_the_same_run(tiny, tmp_path):
     straight, proba_straight = _train(store, table, checkpoint_dir=tmp_path / "straight")
 
     def crash_after_two_passes(record):
-        if record.epoch == 1:
+        if record.pass_index == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -78,34 +80,72 @@ def test_resume_from_last_checkpoint_continues_the_same_run(tiny, tmp_path):
 
 def test_training_learns_the_tiny_task(tiny):
     store, table = tiny
-    result, proba = _train(store, table, settings={"max_epochs": 12})
+    result, proba = _train(store, table, settings={"max_passes": 12})
     test = table[table["fold"] == -1]
     accuracy = (np.asarray(CLASSES)[proba.argmax(1)] == test["label"].to_numpy()).mean()
     assert accuracy > 0.8, (accuracy, [r.val_score for r in result.history])
 
 
+def _deep_model(checkpoints, **training):
+    config = DeepModelConfig("cnn", "cnn", SMALL["cnn"], {**SETTINGS, "max_passes": 1, "sequence_length": 1, **training},
+                             validation_fraction=0.2, min_validation_subjects=1, seed=1)
+    return DeepModel(config, CLASSES, device="cpu", checkpoint_root=checkpoints)
+
+
 def test_out_of_fold_predictions_come_from_models_that_never_saw_them(tiny, tmp_path):
+    """Through the one OOF engine: neither training nor early-stopping epochs are ever predicted."""
     store, table = tiny
-    cv = table[table["fold"] >= 0].reset_index(drop=True)
-    config = DeepModelConfig("cnn", "cnn", SMALL["cnn"], {**SETTINGS, "max_epochs": 1, "sequence_length": 1}, seed=1)
-    reader = EpochReader(store, channel_indices(store, None), Normalisation())
-    proba, folds = out_of_fold(config, lambda: build_network("cnn", SMALL["cnn"], 2, 3), reader, cv, CLASSES,
-                               sfreq=store.sfreq, device="cpu", checkpoint_root=tmp_path)
-    assert proba.shape == (len(cv), 3) and np.isfinite(proba).all()
-    subject = cv.set_index("epoch_id")["subject_id"]
-    for record in folds:
-        predicted = set(record.predicted_epoch_ids)
-        assert predicted == set(cv.loc[cv["fold"] == record.fold, "epoch_id"])
-        assert not predicted & set(record.train_epoch_ids) and not predicted & set(record.val_epoch_ids)
-        assert not set(subject[record.train_epoch_ids]) & set(subject[record.val_epoch_ids])  # whole validation subjects
-        assert (tmp_path / f"fold_{record.fold}" / "best.pt").exists() and (tmp_path / f"fold_{record.fold}" / "last.pt").exists()
-    with pytest.raises(ValueError, match="held-out test epochs"):
-        out_of_fold(config, lambda: build_network("cnn", SMALL["cnn"], 2, 3), reader, table, CLASSES, sfreq=store.sfreq)
+    data = EpochData(table, CLASSES, signals=store)
+    cv = np.flatnonzero(table["fold"].to_numpy() >= 0)
+    fitted = []
+
+    def make():
+        fitted.append(_deep_model(tmp_path))
+        return fitted[-1]
+
+    result = out_of_fold(make, data, cv)
+    assert result.proba.shape == (len(cv), 3) and np.isfinite(result.proba).all()
+    subject = table.set_index("epoch_id")["subject_id"]
+    for model, record in zip(fitted, result.folds, strict=True):
+        assert set(record.predicted_epoch_ids) == set(data.epoch_ids(cv[data.folds(cv) == record.fold]))
+        assert not set(record.predicted_epoch_ids) & set(model.seen_epoch_ids)
+        assert model.n_validation_ > 0 and len(model.seen_epoch_ids) == model.n_train_ + model.n_validation_
+        validation = set(model.seen_epoch_ids[model.n_train_:])
+        assert not set(subject[list(validation)]) & set(subject[list(model.seen_epoch_ids[:model.n_train_])]), "whole validation subjects"
+    assert len(list(tmp_path.glob("*/last.pt"))) == len(result.folds)
+    with pytest.raises(ValueError, match="fold -1"):
+        out_of_fold(make, data, np.arange(len(table)))
+
+
+def test_changed_settings_retrain_instead_of_resuming(tiny, tmp_path):
+    """Checkpoints are keyed by configuration and data: a changed dropout trains afresh."""
+    store, table = tiny
+    data = EpochData(table, CLASSES, signals=store)
+    rows = np.flatnonzero(table["fold"].to_numpy() >= 0)
+    first = _deep_model(tmp_path).fit(data, rows)
+    again = _deep_model(tmp_path).fit(data, rows)
+    assert again.resumed_at_ == 1, "the same model and data resume the finished run"
+    changed = _deep_model(tmp_path)
+    changed.config.network = {**SMALL["cnn"], "dropout": 0.35}
+    retrained = changed.fit(data, rows)
+    assert retrained.resumed_at_ == 0
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict_.values(), retrained.state_dict_.values(), strict=True))
+
+
+def test_trial_datasets_are_normalised_with_training_statistics(tmp_path):
+    """One epoch per recording: per-channel statistics of the training epochs, kept with the model."""
+    store, table, folds = tiny_epochs(tmp_path / "s", n_subjects=4, n_epochs=1, n_test_subjects=0)
+    table = table.merge(folds, on="epoch_id")
+    data = EpochData(table, CLASSES, signals=store)
+    model = _deep_model(tmp_path / "ckpt").fit(data, np.arange(3))
+    normalisation = model.metadata_["normalisation"]
+    assert normalisation["method"] == "training_set" and len(normalisation["centre"]) == 2
+    assert model.predict_proba(data, np.array([3])).shape == (1, 3)
 
 
 def test_saved_model_predicts_like_the_network(tiny, tmp_path):
     store, table = tiny
-    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3).eval()
+    network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3, 100).eval()
     metadata = model_metadata("cnn_bilstm", SMALL["cnn_bilstm"], CLASSES, store, np.arange(2), Normalisation())
     save_model(tmp_path / "model", network, metadata, onnx=False)
     from_dir = predict_proba(tmp_path / "model", store, table)

@@ -1,4 +1,4 @@
-"""Optuna on CV folds only: resumable budgets, per-fold pruning reports, shared SQLite studies."""
+"""Optuna on CV folds only: resumable budgets, no replayed parameters, shared SQLite studies."""
 
 import subprocess
 import sys
@@ -9,43 +9,31 @@ import optuna
 import pandas as pd
 import pytest
 
-from epochstack.models.registry import make_estimator
-from epochstack.models.tuning import cv_objective, finished_trials, open_study, run_study
-from tests.models.test_oof import CLASSES, informative_data
+from epochstack.errors import InputDataError
+from epochstack.models.registry import build_base_model
+from epochstack.models.tuning import (
+    cv_objective,
+    finished_trials,
+    open_study,
+    redact,
+    resolve_storage,
+    run_study,
+    suggest_params,
+)
+from tests.models.conftest import CLASSES, informative_data
 
 SPACE = {"C": {"type": "float", "low": 1e-3, "high": 10.0, "log": True}}
+COLUMNS = [f"f{j}" for j in range(6)]
+
+
+def logreg(params):
+    return build_base_model("logreg", {"estimator": "logreg"}, CLASSES, tuned=params, columns=COLUMNS)
 
 
 def test_objective_refuses_test_rows():
-    X, y, folds = informative_data()
-    folds = folds.copy()
-    folds[-5:] = -1
+    data, cv, test = informative_data(n_subjects=10, n_test_subjects=2)
     with pytest.raises(ValueError, match="fold -1"):
-        cv_objective(lambda p: make_estimator("logreg", p), X, y, folds, CLASSES, SPACE)
-
-
-def test_tuning_node_never_receives_test_rows(monkeypatch, tmp_path):
-    """The node hands the objective CV rows only: poisoned test rows never arrive."""
-    from epochstack.pipelines.stacking import nodes
-    from tests.models.test_stacking import tiny_stacking_data
-
-    features, epoch_table, folds = tiny_stacking_data()
-    test_ids = set(folds.epoch_id[folds.fold == -1])
-    features.loc[features.epoch_id.isin(test_ids), features.columns[1:]] = np.inf
-    seen = {}
-    real = nodes.cv_objective
-
-    def spy(build, X, y, fold, *args, **kwargs):
-        seen.update(X=X, fold=fold)
-        return real(build, X, y, fold, *args, **kwargs)
-
-    monkeypatch.setattr(nodes, "cv_objective", spy)
-    base_model = {"estimator": "logreg", "params": {}, "search": {"enabled": True, "n_trials": 2, "space": SPACE}}
-    stacking = {"seed": 0, "imbalance": {}}
-    best = nodes.tune_base_model(features, epoch_table, folds, base_model, stacking, f"sqlite:///{tmp_path}/o.db", 1, model_name="logreg")
-    assert set(best) == {"C"}
-    assert (seen["fold"] >= 0).all() and np.isfinite(seen["X"]).all()
-    assert len(seen["fold"]) == (folds.fold >= 0).sum()
+        cv_objective(logreg, data, np.concatenate([cv, test]), SPACE)
 
 
 def test_killed_search_resumes_with_the_remaining_budget(tmp_path):
@@ -65,13 +53,33 @@ def test_killed_search_resumes_with_the_remaining_budget(tmp_path):
     assert len(calls) == 5, "a finished budget runs nothing"
 
 
+def test_a_resumed_study_does_not_replay_parameters(tmp_path):
+    """A killed trial (left RUNNING) and a reopened study: the sampler draws new parameters."""
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = open_study(storage, "s", seed=7, n_startup_trials=10)
+    run_study(study, lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # a trial whose process was killed
+    resumed = open_study(storage, "s", seed=7, n_startup_trials=10)
+    run_study(resumed, lambda t: t.suggest_float("x", 0, 1), n_trials=6)
+    xs = [t.params["x"] for t in resumed.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+    assert len(xs) == 6 and len(set(xs)) == 6
+
+
 def test_each_fold_is_reported_for_pruning(tmp_path):
-    X, y, folds = informative_data(n_folds=4)
+    data, cv, _ = informative_data(n_folds=4)
     study = open_study(f"sqlite:///{tmp_path}/o.db", "cv", seed=0)
-    run_study(study, cv_objective(lambda p: make_estimator("logreg", p), X, y, folds, CLASSES, SPACE), n_trials=3)
+    run_study(study, cv_objective(logreg, data, cv, SPACE), n_trials=3)
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
         assert sorted(trial.intermediate_values) == [0, 1, 2, 3]
         assert len(trial.user_attrs["fold_macro_f1"]) == 4
+
+
+def test_storage_from_the_environment_and_redacted(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert resolve_storage("sqlite:///optuna.db") == f"sqlite:///{tmp_path / 'optuna.db'}"
+    monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://team:s3cret@db:5432/optuna")
+    assert resolve_storage("sqlite:///optuna.db") == "postgresql://team:s3cret@db:5432/optuna"
+    assert redact(resolve_storage(None)) == "postgresql://team:***@db:5432/optuna"
 
 
 WORKER = textwrap.dedent(
@@ -84,21 +92,32 @@ WORKER = textwrap.dedent(
         time.sleep(0.05)
         mine.append(trial.number)
         return trial.suggest_float("x", 0, 1)
-    run_study(open_study(storage, "shared", seed=int(sys.argv[3])), objective, n_trials=8)
+    run_study(open_study(storage, "shared", seed=0, n_startup_trials=3), objective, n_trials=8)
     open(out, "w").write(",".join(map(str, mine)))
     """
 )
 
 
 def test_two_processes_share_one_sqlite_study(tmp_path):
+    """Two processes with the same seed on one study: the union of their trials, none repeated."""
     storage = f"sqlite:///{tmp_path}/shared.db"
     outs = [tmp_path / f"p{i}.txt" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(out), str(i)]) for i, out in enumerate(outs)]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(out)]) for out in outs]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     numbers = [[int(n) for n in out.read_text().split(",") if n] for out in outs]
     study = optuna.load_study(study_name="shared", storage=storage)
     stored = pd.Series([t.number for t in study.trials])
     assert stored.is_unique
     assert sorted(numbers[0] + numbers[1]) == sorted(stored), "the study holds exactly the union of both processes' trials"
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    assert len(stored) >= 8
+    complete = [t.params["x"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == len(set(complete)), "no parameters evaluated twice"
+    assert len([t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]) >= 8
+
+
+def test_search_spaces_are_read_from_parameters(tmp_path):
+    study = open_study(f"sqlite:///{tmp_path}/o.db", "kinds", seed=0)
+    space = {"a": {"type": "int", "low": 1, "high": 3}, "b": {"type": "categorical", "choices": ["x", "y"]}, **SPACE}
+    params = suggest_params(study.ask(), space)
+    assert set(params) == {"a", "b", "C"} and params["b"] in ("x", "y") and 1 <= params["a"] <= 3
+    with pytest.raises(InputDataError, match="unknown type"):
+        suggest_params(study.ask(), {"d": {"type": "normal"}})

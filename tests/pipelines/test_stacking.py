@@ -4,21 +4,20 @@ import json
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.integration
 
-# Small and quick: a few trees, two Optuna trials per searched model.
+# Small and quick: a few trees, two Optuna trials for the searched model.
 FAST_STACKING = {
     "stacking": {
         "base_models": {
             "hgb": {"params": {"max_iter": 20}},
-            "logreg": {"search": {"n_trials": 2}},
+            "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
             "extra_trees": {"params": {"n_estimators": 20}},
         },
-        "meta_learner": {"search": {"n_trials": 2}},
-    }
+    },
+    "evaluation": {"protocol": "non_nested"},
 }
 
 
@@ -51,18 +50,20 @@ def test_outputs_line_up_with_folds(trained_project):
     test = catalog.load("test_predictions")
     assert set(test.epoch_id) == test_ids
     np.testing.assert_allclose(test.filter(like="proba_").sum(axis=1), 1.0, atol=1e-9)
-    for model in ("hgb", "logreg", "extra_trees"):
-        base = catalog.load(f"{model}.oof_probabilities")
-        merged = base.merge(folds, on="epoch_id", suffixes=("", "_true"))
-        assert len(merged) == len(cv_ids) and (merged.fold == merged.fold_true).all()
-        assert set(catalog.load(f"{model}.test_probabilities").epoch_id) == test_ids
+    base = catalog.load("base_oof_probabilities")
+    for model, rows in base.groupby("model"):
+        merged = rows.merge(folds, on="epoch_id", suffixes=("", "_true"))
+        assert len(merged) == len(cv_ids) and (merged.fold == merged.fold_true).all(), model
+    assert set(catalog.load("base_test_probabilities").groupby("model").epoch_id.apply(frozenset)) == {frozenset(test_ids)}
 
     predictions = catalog.load("model_predictions")
     assert set(predictions.model) == {"hgb", "logreg", "extra_trees", "stack"}
     assert set(predictions.split) == {"oof", "test"}
     manifest = catalog.load("stacking_manifest")
-    assert manifest["base_model_order"] == ["logreg", "hgb", "extra_trees"]
+    assert manifest["base_model_order"] == [m for m in ("logreg", "hgb", "extra_trees") if m in manifest["base_model_order"]]
     assert manifest["classes"] == sorted(table.label.dropna().unique())
+    assert manifest["stack_selected"] == catalog.load("stack_report")["selected"]
+    assert manifest["training"]["features"]["families"], "inference reuses the training feature parameters"
 
 
 def test_optuna_trials_are_nested_mlflow_runs(trained_project):
@@ -95,7 +96,8 @@ def test_inference_refuses_a_mismatched_manifest(trained_project):
     project, params = trained_project
     path = project.path / "data/06_models/stacking/manifest.json"
     manifest = json.loads(path.read_text())
-    bad = {**manifest, "features_per_model": {**manifest["features_per_model"], "hgb": ["not_a_feature"]}}
+    model = manifest["required_models"][0]
+    bad = {**manifest, "features_per_model": {**manifest["features_per_model"], model: ["not_a_feature"]}}
     path.write_text(json.dumps(bad))
     try:
         with pytest.raises(Exception, match="feature columns named in the stacking manifest are missing"):
@@ -104,14 +106,26 @@ def test_inference_refuses_a_mismatched_manifest(trained_project):
         path.write_text(json.dumps(manifest))
 
 
+def test_the_model_set_is_a_parameter(trained_project, merge_params):
+    """`stacking.enabled` (an env or --params) decides which base models run, and nothing else runs."""
+    project, params = trained_project
+    run(project, "stacking", merge_params(params, {"stacking": {"enabled": ["logreg"]}}))
+    catalog = project.catalog(params)
+    assert set(catalog.load("base_oof_probabilities").model) == {"logreg"}
+    assert set(catalog.load("model_predictions").model) == {"logreg", "stack"}
+    assert catalog.load("stacking_manifest")["base_model_order"] == ["logreg"]
+
+
 def test_deep_predictions_from_other_folds_are_refused(trained_project):
     project, params = trained_project
     catalog = project.catalog(params)
-    deep = catalog.load("model_predictions").query("model == 'logreg'").assign(model="cnn")
-    deep = deep.assign(fold=np.where(deep.split == "oof", (deep.fold + 1) % 2, deep.fold))
-    catalog.save("deep_predictions", pd.DataFrame(deep))
+    base = catalog.load("base_oof_probabilities").query("model == 'logreg'").assign(model="cnn")
+    moved = base.assign(fold=(base.fold + 1) % 2)
+    catalog.save("deep_oof_probabilities", moved)
+    catalog.save("deep_test_probabilities", catalog.load("base_test_probabilities").query("model == 'logreg'").assign(model="cnn"))
     try:
         with pytest.raises(Exception, match="re-run `kedro run --pipelines deep_models`"):
             run(project, "stacking", params)
     finally:
-        (project.path / "data/07_model_output/deep_predictions.parquet").unlink()
+        for name in ("deep_oof_probabilities", "deep_test_probabilities"):
+            (project.path / f"data/07_model_output/{name}.parquet").unlink()

@@ -1,23 +1,22 @@
-"""The stacking manifest: what a trained stack expects, checked before any prediction."""
+"""The stacking manifest: what a trained stack expects, checked before any prediction.
+
+It records the classes, the base models (and what each reads), the folds the OOF predictions
+were made on, and the dataset, preprocessing and feature parameters of training: inference
+recomputes epochs and features with those, never with whatever the current parameters say.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 
 import pandas as pd
 
 from epochstack.errors import InputDataError
+from epochstack.models.splits import folds_hash
 
-LIBRARIES = ("epochstack", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "optuna", "lightgbm", "torch", "kedro", "mlflow")
-
-
-def folds_hash(folds: pd.DataFrame) -> str:
-    """sha256 of the ``epoch_id,fold`` table sorted by epoch id."""
-    table = folds[["epoch_id", "fold"]].astype({"epoch_id": str, "fold": int}).sort_values("epoch_id")
-    text = "\n".join(f"{e},{f}" for e, f in table.itertuples(index=False))
-    return hashlib.sha256(text.encode()).hexdigest()
+LIBRARIES = ("epochstack", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "optuna", "lightgbm", "torch",
+             "aeon", "pyriemann", "kedro", "mlflow")
 
 
 def library_versions() -> dict[str, str]:
@@ -31,44 +30,36 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(
-    classes: list[str],
-    base_model_order: list[str],
-    features_per_model: dict[str, list[str]],
-    folds: pd.DataFrame,
-    parameters: dict,
-    best_params: dict,
-) -> dict:
+def build_manifest(stacking_model, folds: pd.DataFrame, *, training: dict, stacking: dict, selected: str, protocol: str) -> dict:
     """Everything inference checks, plus what a reader needs to reproduce the stack."""
     return {
-        "classes": list(classes),
-        "base_model_order": list(base_model_order),
-        "features_per_model": {name: list(cols) for name, cols in features_per_model.items()},
+        "classes": list(stacking_model.classes),
+        "base_model_order": stacking_model.base_model_order,
+        "required_models": stacking_model.required_models,
+        "reads": dict(stacking_model.reads),
+        "features_per_model": {name: list(m.columns) for name, m in stacking_model.base_models.items() if hasattr(m, "columns")},
+        "stack_selected": selected,
+        "protocol": protocol,
         "folds_hash": folds_hash(folds),
         "n_cv_epochs": int((folds["fold"] >= 0).sum()),
         "n_test_epochs": int((folds["fold"] < 0).sum()),
-        "parameters": parameters,
-        "best_params": best_params,
+        "training": training,
+        "parameters": stacking,
         "library_versions": library_versions(),
     }
 
 
-def check_against_manifest(manifest: dict, feature_columns, classes: list[str], base_model_order: list[str]) -> None:
-    """Raise a one-line error when features, classes or base models differ from the manifest."""
-    if list(classes) != list(manifest["classes"]):
-        raise InputDataError(
-            "stacking_manifest", f"the model predicts classes {list(classes)}, the manifest says {manifest['classes']}.",
-            "use the stacking_model and stacking_manifest of the same training run.",
-        )
-    if list(base_model_order) != list(manifest["base_model_order"]):
-        raise InputDataError(
-            "stacking_manifest", f"base models {list(base_model_order)} differ from the manifest's {manifest['base_model_order']}.",
-            "use the stacking_model and stacking_manifest of the same training run.",
-        )
-    available = set(feature_columns)
-    missing = sorted({c for cols in manifest["features_per_model"].values() for c in cols} - available)
+def check_against_manifest(manifest: dict, stacking_model, feature_columns) -> None:
+    """Raise a one-line error when the model, the classes or the features differ from the manifest."""
+    same_run = "use the stacking_model and stacking_manifest of the same training run."
+    if list(stacking_model.classes) != list(manifest["classes"]):
+        raise InputDataError("stacking_manifest", f"the model predicts classes {list(stacking_model.classes)}, the manifest says {manifest['classes']}.", same_run)
+    if list(stacking_model.base_model_order) != list(manifest["base_model_order"]):
+        raise InputDataError("stacking_manifest", f"base models {stacking_model.base_model_order} differ from the manifest's {manifest['base_model_order']}.", same_run)
+    needed = {c for m, cols in manifest["features_per_model"].items() if m in stacking_model.required_models for c in cols}
+    missing = sorted(needed - set(feature_columns))
     if missing:
         raise InputDataError(
             "features", f"{len(missing)} feature columns named in the stacking manifest are missing, e.g. {missing[:5]}.",
-            "compute features with the feature parameters used for training, or retrain the stack.",
+            "compute features with the feature parameters of training (the manifest's training.features).",
         )

@@ -1,7 +1,9 @@
-"""Tabular base models by name, and the feature subset each one reads.
+"""Base models by name: tabular estimators on features, raw-signal models on epoch signals.
 
 Estimators are chosen from this registry by name, never imported from a class path written in
-configuration, so a parameters file cannot make the pipeline import arbitrary code.
+configuration, so a parameters file cannot make the pipeline import arbitrary code. A base model
+of ``stacking.base_models`` is ``{estimator: <name>, params, features, imbalance, search}``;
+:func:`build_base_model` turns it (plus tuned parameters) into an :class:`EpochModel`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
@@ -18,10 +21,13 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from epochstack.errors import InputDataError
+from epochstack.models.engine import EpochModel
+from epochstack.models.signal_models import SIGNAL_MODELS, SignalModel
+from epochstack.models.tabular import TabularModel
 
 EstimatorFactory = Callable[[dict, int, int], BaseEstimator]
 
@@ -63,26 +69,38 @@ ESTIMATORS: dict[str, EstimatorFactory] = {
 if importlib.util.find_spec("lightgbm") is not None:
     ESTIMATORS["lightgbm"] = _lightgbm
 
+REGISTERED = (*ESTIMATORS, *SIGNAL_MODELS)
+
 
 def make_estimator(kind: str, params: dict | None = None, seed: int = 0, n_jobs: int = 1) -> BaseEstimator:
-    """A fresh, unfitted estimator of the registered ``kind`` with ``params``."""
+    """A fresh, unfitted scikit-learn estimator of the registered ``kind`` with ``params``."""
     if kind not in ESTIMATORS:
         hint = " (install lightgbm)" if kind == "lightgbm" else ""
         raise InputDataError(
-            "stacking.base_models.<model>.estimator",
-            f"unknown estimator {kind!r}{hint}.",
-            f"use one of {sorted(ESTIMATORS)}.",
+            "stacking.base_models.<model>.estimator", f"unknown estimator {kind!r}{hint}.", f"use one of {sorted(REGISTERED)}.",
         )
     return ESTIMATORS[kind](dict(params or {}), int(seed), int(n_jobs))
 
 
-def sample_weight_fit_params(estimator: BaseEstimator, sample_weight) -> dict:
-    """``fit`` keyword arguments passing ``sample_weight`` to the final step of a Pipeline."""
-    if sample_weight is None:
-        return {}
-    if isinstance(estimator, Pipeline):
-        return {f"{estimator.steps[-1][0]}__sample_weight": sample_weight}
-    return {"sample_weight": sample_weight}
+def reads_features(spec: dict) -> bool:
+    """True for tabular models (feature table), False for raw-signal models (epoch signals)."""
+    return spec.get("estimator") not in SIGNAL_MODELS
+
+
+def build_base_model(
+    name: str, spec: dict, classes: list[str], *, tuned: dict | None = None, columns: list[str] | None = None,
+    seed: int = 0, n_jobs: int = 1, imbalance: dict | None = None,
+) -> EpochModel:
+    """An unfitted base model: ``spec['params']`` updated with ``tuned`` values."""
+    kind = spec.get("estimator")
+    params = {**(spec.get("params") or {}), **(tuned or {})}
+    if kind in SIGNAL_MODELS:
+        return SignalModel(kind, params, classes, seed)
+    if kind not in ESTIMATORS:
+        raise InputDataError(f"stacking.base_models.{name}.estimator", f"unknown estimator {kind!r}.", f"use one of {sorted(REGISTERED)}.")
+    if columns is None:
+        raise ValueError(f"{name}: a tabular model needs its feature columns")
+    return TabularModel(partial(make_estimator, kind, params, seed, n_jobs), columns, classes, imbalance, seed)
 
 
 def select_features(columns: Iterable[str], spec: dict | None, model_name: str = "<model>") -> list[str]:

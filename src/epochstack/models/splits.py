@@ -81,7 +81,7 @@ def assign_folds(
 
 
 def folds_hash(folds: pd.DataFrame) -> str:
-    """sha256 of the sorted ``epoch_id -> fold`` table: identifies a split in manifests."""
-    ordered = folds.sort_values("epoch_id")
-    payload = "\n".join(f"{e}\t{f}" for e, f in zip(ordered["epoch_id"], ordered["fold"], strict=True))
+    """sha256 of the ``epoch_id -> fold`` table sorted by epoch id: identifies a split in manifests."""
+    table = folds[["epoch_id", "fold"]].astype({"epoch_id": str, "fold": int}).sort_values("epoch_id")
+    payload = "\n".join(f"{e}\t{f}" for e, f in table.itertuples(index=False))
     return hashlib.sha256(payload.encode()).hexdigest()

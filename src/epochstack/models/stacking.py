@@ -1,91 +1,242 @@
-"""Meta-learner on base-model probabilities, and the fitted stack used for inference."""
+"""The stack: a combination of base-model probabilities that is never worse than its best base model.
+
+The stack's input is a table of base-model out-of-fold probabilities (columns
+``<model>|proba_<class>``). Candidates are every base model alone, a non-negative weighted
+average of their probabilities (weights fitted by minimising log loss) and a regularised
+multinomial logistic regression on them. :class:`SelectedStack` scores every candidate by
+cross-validation over the folds of the rows it is fitted on and keeps a combination only when it
+beats the best single base model by ``margin`` macro F1; otherwise the stack *is* that base
+model, and unless it is at least as good in every one of those folds (small gains in a pooled
+score are often noise). Used inside the out-of-fold engine, the choice is made again in every
+outer fold on the other folds only, so the stack's own OOF score is not inflated by the choice.
+
+Base models whose CV behaviour cannot be trusted (a fold model that predicted one class while its
+epochs held several) are left out of the candidates and reported.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import HistGradientBoostingClassifier
+from scipy.optimize import minimize
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from epochstack.errors import InputDataError
-from epochstack.models.oof import predict_proba
+from epochstack.models.engine import EpochData, EpochModel, out_of_fold, scores
+from epochstack.models.labels import proba_columns
+from epochstack.models.tabular import align_proba
 
-META_LEARNERS = ("logreg", "hgb")
+logger = logging.getLogger(__name__)
+
+SEPARATOR = "|"
+COMBINERS = ("weighted_average", "logistic")
 
 
-def meta_features(probas: list[np.ndarray]) -> np.ndarray:
-    """Probabilities of every base model side by side, in base-model order.
+def meta_columns(model: str, classes: list[str]) -> list[str]:
+    """Columns of one base model's probabilities in the stack's input table."""
+    return [f"{model}{SEPARATOR}{c}" for c in proba_columns(classes)]
 
-    Plain probabilities, not log-probabilities: over-confident base models (trees, networks)
-    give near-0 probabilities whose logs dominate a linear meta-learner and transfer badly
-    between folds (measured on the default data: OOF macro F1 0.912 with probabilities, 0.898
-    with log-probabilities; see docs/stacking.md).
+
+def meta_table(probabilities: dict[str, np.ndarray], epoch_ids, classes: list[str]) -> pd.DataFrame:
+    """The stack's input: every base model's probabilities side by side, indexed by epoch id."""
+    blocks = [pd.DataFrame(p, columns=meta_columns(m, classes)) for m, p in probabilities.items()]
+    table = pd.concat(blocks, axis=1) if blocks else pd.DataFrame(index=range(len(epoch_ids)))
+    table.index = pd.Index(np.asarray(epoch_ids, dtype=str), name="epoch_id")
+    return table
+
+
+def _model_probabilities(data: EpochData, rows: np.ndarray, models: list[str]) -> np.ndarray:
+    """``(n_models, len(rows), n_classes)`` base probabilities, rows renormalised to sum to 1."""
+    stack = np.stack([data.feature_matrix(rows, meta_columns(m, data.classes)) for m in models])
+    return stack / np.clip(stack.sum(axis=-1, keepdims=True), 1e-12, None)
+
+
+class SingleModel(EpochModel):
+    """The stack as one base model's own probabilities."""
+
+    def __init__(self, model: str, classes: list[str]):
+        self.model, self.classes = model, list(classes)
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> SingleModel:
+        self.seen_epoch_ids = data.epoch_ids(rows)
+        return self
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        return _model_probabilities(data, rows, [self.model])[0]
+
+    @property
+    def models(self) -> list[str]:
+        return [self.model]
+
+    def report(self) -> dict:
+        return {"combiner": "single", "model": self.model}
+
+
+class WeightedAverage(EpochModel):
+    """Convex combination ``sum_m w_m p_m`` (``w >= 0``, ``sum w = 1``) minimising log loss.
+
+    Written here: no library fits simplex weights of probability forecasts; a softmax
+    parametrisation turns it into a smooth unconstrained problem for L-BFGS.
     """
-    return np.hstack(probas).astype(np.float64)
+
+    def __init__(self, models: list[str], classes: list[str], l2: float = 1e-3):
+        self.all_models, self.classes, self.l2 = list(models), list(classes), float(l2)
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> WeightedAverage:
+        probas = _model_probabilities(data, rows, self.all_models)
+        truth = pd.Categorical(data.labels(rows), categories=self.classes).codes
+        picked = np.clip(probas[:, np.arange(len(rows)), truth], 1e-12, 1.0)  # (n_models, n_rows)
+
+        def loss(theta):
+            w = softmax(theta)
+            mixed = np.clip(w @ picked, 1e-12, None)
+            grad_w = -(picked / mixed).mean(axis=1)
+            value = -np.log(mixed).mean() + self.l2 * np.sum(theta**2)
+            return value, w * (grad_w - w @ grad_w) + 2 * self.l2 * theta
+
+        theta = minimize(loss, np.zeros(len(self.all_models)), jac=True, method="L-BFGS-B").x
+        self.weights_ = dict(zip(self.all_models, softmax(theta).round(6).tolist(), strict=True))
+        self.seen_epoch_ids = data.epoch_ids(rows)
+        return self
+
+    @property
+    def models(self) -> list[str]:
+        return [m for m, w in self.weights_.items() if w > 1e-4]
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        w = np.array([self.weights_[m] for m in self.models])
+        return np.tensordot(w / w.sum(), _model_probabilities(data, rows, self.models), axes=1)
+
+    def report(self) -> dict:
+        return {"combiner": "weighted_average", "weights": self.weights_}
 
 
-def make_meta_learner(kind: str, params: dict | None = None, seed: int = 0) -> BaseEstimator:
-    """Logistic regression (default) or HistGradientBoosting on the meta features."""
-    params = dict(params or {})
-    if kind == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(random_state=seed, **{"max_iter": 1000, **params}))
-    if kind == "hgb":
-        return HistGradientBoostingClassifier(random_state=seed, **params)
-    raise InputDataError("stacking.meta_learner.estimator", f"unknown meta-learner {kind!r}.", f"use one of {list(META_LEARNERS)}.")
+class LogisticStack(EpochModel):
+    """Standardised multinomial logistic regression on the base probabilities (strong L2)."""
+
+    def __init__(self, models: list[str], classes: list[str], C: float = 0.1, seed: int = 0):
+        self.all_models, self.classes, self.C, self.seed = list(models), list(classes), float(C), int(seed)
+
+    @property
+    def models(self) -> list[str]:
+        return self.all_models
+
+    def _X(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        return data.feature_matrix(rows, [c for m in self.all_models for c in meta_columns(m, self.classes)])
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> LogisticStack:
+        self.estimator_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed))
+        self.estimator_.fit(self._X(data, rows), data.labels(rows))
+        self.seen_epoch_ids = data.epoch_ids(rows)
+        return self
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        return align_proba(self.estimator_.predict_proba(self._X(data, rows)), self.estimator_.classes_, self.classes)
+
+    def report(self) -> dict:
+        return {"combiner": "logistic", "C": self.C}
 
 
 @dataclass
-class BaseModel:
-    """A refitted tabular base model and the feature columns it reads, in order."""
-
+class Candidate:
     name: str
-    estimator: BaseEstimator
-    feature_columns: list[str]
+    model: EpochModel
+    macro_f1: float = float("nan")
+    kappa: float = float("nan")
+    fold_macro_f1: list[float] = field(default_factory=list)
+
+    def beats(self, other: Candidate, margin: float) -> bool:
+        """Better pooled score by ``margin`` and no worse in any fold."""
+        no_worse = all(a >= b for a, b in zip(self.fold_macro_f1, other.fold_macro_f1, strict=True))
+        return self.macro_f1 >= other.macro_f1 + margin and no_worse
+
+
+def _candidates(models: list[str], classes: list[str], settings: dict, seed: int) -> list[Candidate]:
+    out = [Candidate(m, SingleModel(m, classes)) for m in models]
+    if len(models) > 1:
+        combiners = settings.get("combiners", list(COMBINERS))
+        if "weighted_average" in combiners:
+            out.append(Candidate("weighted_average", WeightedAverage(models, classes)))
+        if "logistic" in combiners:
+            out += [Candidate(f"logistic(C={c:g})", LogisticStack(models, classes, c, seed)) for c in settings.get("logistic_C", [0.01, 0.1, 1.0])]
+    return out
+
+
+def _score(candidate: Candidate, data: EpochData, rows: np.ndarray) -> None:
+    """Cross-validated macro F1 / kappa over the folds of ``rows`` (in-sample with one fold)."""
+    y = data.labels(rows)
+    if np.unique(data.folds(rows)).size >= 2:
+        oof = out_of_fold(lambda: candidate.model, data, rows)
+        proba, candidate.fold_macro_f1 = oof.proba, [r.macro_f1 for r in oof.folds]
+    else:
+        proba = candidate.model.fit(data, rows).predict_proba(data, rows)
+    result = scores(y, np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)])
+    candidate.macro_f1, candidate.kappa = result["macro_f1"], result["kappa"]
+
+
+class SelectedStack(EpochModel):
+    """Chooses among the candidates by CV on its fitting rows (see the module docstring)."""
+
+    def __init__(self, models: list[str], classes: list[str], settings: dict | None = None, seed: int = 0):
+        self.base_models, self.classes = list(models), list(classes)
+        self.settings, self.seed = dict(settings or {}), int(seed)
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> SelectedStack:
+        candidates = _candidates(self.base_models, self.classes, self.settings, self.seed)
+        for candidate in candidates:
+            _score(candidate, data, rows)
+        singles = [c for c in candidates if c.name in self.base_models]
+        best_single = max(singles, key=lambda c: (c.macro_f1, c.kappa))
+        margin = float(self.settings.get("margin", 0.005))
+        better = [c for c in candidates if c.name not in self.base_models and c.beats(best_single, margin)]
+        chosen = max(better, key=lambda c: (c.macro_f1, c.kappa)) if better else best_single
+        self.selected_ = chosen.name
+        self.model_ = chosen.model.fit(data, rows)
+        self.scores_ = {c.name: {"macro_f1": round(c.macro_f1, 4), "kappa": round(c.kappa, 4)} for c in candidates}
+        self.seen_epoch_ids = data.epoch_ids(rows)
+        return self
+
+    @property
+    def models(self) -> list[str]:
+        """The base models whose probabilities the chosen stack reads."""
+        return list(self.model_.models)
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(data, rows)
+
+    def report(self) -> dict:
+        return {"selected": self.selected_, **self.model_.report(), "candidates": self.scores_}
 
 
 @dataclass
 class StackedModel:
-    """Base models in manifest order, then the meta-learner on their probabilities.
-
-    ``external_models`` are base models whose probabilities come from elsewhere (deep models):
-    they must be passed to :meth:`predict_proba` by name.
-    """
+    """What inference runs: fitted base models (all kinds) and the fitted stack on their output."""
 
     classes: list[str]
-    base_models: list[BaseModel]
-    meta_learner: BaseEstimator
-    external_models: list[str] = field(default_factory=list)
+    base_models: dict[str, EpochModel]
+    stack: SelectedStack
+    reads: dict[str, str] = field(default_factory=dict)  # model -> "features" | "signals"
 
     @property
     def base_model_order(self) -> list[str]:
-        return [m.name for m in self.base_models] + list(self.external_models)
+        return list(self.base_models)
 
-    def base_probabilities(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Probabilities of every tabular base model on a feature table."""
-        missing = sorted({c for m in self.base_models for c in m.feature_columns} - set(features.columns))
-        if missing:
-            raise InputDataError(
-                "features", f"{len(missing)} feature columns the stack was trained on are missing, e.g. {missing[:5]}.",
-                "compute features with the parameters used for training (see the stacking manifest).",
-            )
-        return {
-            m.name: predict_proba(m.estimator, features[m.feature_columns].to_numpy(dtype=np.float64), self.classes)
-            for m in self.base_models
-        }
+    @property
+    def required_models(self) -> list[str]:
+        return self.stack.models
 
-    def predict_proba(self, features: pd.DataFrame, external: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Stacked class probabilities (rows of ``features``, columns in ``classes`` order)."""
-        external = external or {}
-        absent = [name for name in self.external_models if name not in external]
-        if absent:
-            raise InputDataError(
-                "stacking model", f"needs probabilities of the deep base models {absent}.",
-                "pass them, or retrain the stack with stacking.use_deep_models: false.",
-            )
-        probas = {**self.base_probabilities(features), **external}
-        return predict_proba(self.meta_learner, meta_features([probas[n] for n in self.base_model_order]), self.classes)
+    def base_probabilities(self, data: EpochData, models: list[str] | None = None) -> dict[str, np.ndarray]:
+        rows = np.arange(len(data.table))
+        return {m: self.base_models[m].predict_proba(data, rows) for m in (models or self.required_models)}
+
+    def predict_proba(self, data: EpochData) -> np.ndarray:
+        """Stacked probabilities for every row of ``data.table`` (columns in ``classes`` order)."""
+        probabilities = self.base_probabilities(data)
+        ids = data.epoch_ids(np.arange(len(data.table)))
+        meta = EpochData(data.table, self.classes, features=meta_table(probabilities, ids, self.classes))
+        return self.stack.predict_proba(meta, np.arange(len(data.table)))

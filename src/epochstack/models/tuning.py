@@ -1,34 +1,101 @@
-"""Optuna hyperparameter search on cross-validation folds only.
+"""Optuna hyper-parameter search on cross-validation folds only, for any :class:`EpochModel`.
 
-Studies live in a database (``optuna_storage``: SQLite by default, any SQLAlchemy URL to share
-one study between processes and machines), are reopened with ``load_if_exists`` and run only
-the part of the trial budget not yet finished, so a killed search resumes where it stopped.
+Studies live in a database: ``optuna_storage`` (SQLite file by default), or the
+``OPTUNA_STORAGE`` environment variable for a server URL with credentials (never a parameter,
+so never logged). A study's name fingerprints everything it depends on: the model's settings,
+the search space, and a content hash of the rows it tunes on (epoch ids, labels, folds and the
+data they read), so changed data or settings start a new study while an unchanged rerun
+resumes the old one with the part of its budget not yet finished.
+
+Resume and sharing: trials keep a heartbeat, so a killed process's trial is failed (and retried
+with its parameters) by the next process; each process seeds its sampler from the study's seed,
+its name and the trials already present, plus its process id when another process's trial is
+running, so a resumed or shared study does not replay parameters already drawn; a trial whose
+parameters repeat a finished one is pruned at once rather than run again.
+
+Nested selection: :class:`TunedModel` runs its study inside ``fit`` on the fitting rows' own
+folds, so in an outer CV loop the tuning never sees the outer fold.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import re
 import time
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 import sqlalchemy.exc
 from optuna.pruners import MedianPruner
 from optuna.samplers import TPESampler
+from optuna.storages import RetryFailedTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
-from sklearn.base import BaseEstimator
 
 from epochstack.errors import InputDataError
-from epochstack.models.oof import FoldRecord, check_cv_rows, out_of_fold, scores
+from epochstack.models.engine import (
+    EpochData,
+    EpochModel,
+    FoldRecord,
+    check_cv_rows,
+    out_of_fold,
+    scores,
+)
 
 logger = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study instead of one per trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+STORAGE_ENV = "OPTUNA_STORAGE"
 # Seconds a SQLite writer waits for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_S = 300
+HEARTBEAT_S, GRACE_S = 10, 30
+
+ParamsModel = Callable[[dict], EpochModel]
+
+
+def resolve_storage(storage: str | None) -> str:
+    """The study database: ``$OPTUNA_STORAGE`` when set, else the ``optuna_storage`` parameter.
+
+    A relative SQLite path is made absolute here, so worker processes use the same file.
+    """
+    url = os.environ.get(STORAGE_ENV) or storage or "sqlite:///optuna.db"
+    match = re.match(r"^sqlite:///(?!/)(.+)$", url)
+    return f"sqlite:///{Path(match.group(1)).resolve()}" if match else url
+
+
+def redact(url: str) -> str:
+    """A database URL with its password replaced by ``***`` (for logs and MLflow)."""
+    return re.sub(r"(://[^/:@\s]+):[^/@\s]*@", r"\1:***@", url)
+
+
+def digest(payload) -> str:
+    """A short, stable hash of JSON-able settings."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def data_fingerprint(data: EpochData, rows: np.ndarray, columns: list[str] | None = None) -> str:
+    """Content hash of what a model learns from: epoch ids, labels and folds of ``rows``, plus the
+    feature values of ``columns`` or, without columns, a strided sample of the epoch signals."""
+    h = hashlib.sha256()
+    table = data.table.iloc[np.asarray(rows)]
+    h.update(pd.util.hash_pandas_object(table[["epoch_id", "label", "fold"]].astype(str), index=False).to_numpy().tobytes())
+    if columns is not None and data.features is not None:
+        h.update(pd.util.hash_pandas_object(data.features.loc[table["epoch_id"].astype(str), columns], index=False).to_numpy().tobytes())
+    elif data.signals is not None:
+        h.update(json.dumps(data.signals.info, sort_keys=True).encode())
+        for recording_id in sorted(table["recording_id"].astype(str).unique())[:: max(1, table["recording_id"].nunique() // 16)]:
+            epochs = data.signals[recording_id]
+            h.update(np.ascontiguousarray(epochs[:: max(1, len(epochs) // 8), :, :: 7]).tobytes())
+    return h.hexdigest()[:16]
 
 
 def suggest_params(trial: optuna.Trial, space: dict) -> dict:
@@ -50,32 +117,53 @@ def suggest_params(trial: optuna.Trial, space: dict) -> dict:
     return params
 
 
-def open_study(storage: str, study_name: str, seed: int, pruner: dict | None = None) -> optuna.Study:
-    """Create or reopen a maximising study with a seeded TPE sampler and a median pruner."""
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+def _sampler_seed(seed: int, study: optuna.Study) -> int:
+    trials = study.get_trials(deepcopy=False)
+    others_running = any(t.state == TrialState.RUNNING for t in trials)
+    token = [int(seed), study.study_name, len(trials), os.getpid() if others_running else 0]
+    return int(digest(token)[:8], 16)
+
+
+def open_study(storage: str, study_name: str, seed: int, pruner: dict | None = None, n_startup_trials: int | None = None) -> optuna.Study:
+    """Create or reopen a maximising study: heartbeat + retry of killed trials, TPE seeded for
+    this process and attempt (see the module docstring), median pruning."""
+    url = resolve_storage(storage)
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     pruner = pruner or {}
-    attempts = 5
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, 6):
         try:
-            return optuna.create_study(
-                study_name=study_name,
-                storage=optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs),
-                sampler=TPESampler(seed=seed),
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are stable enough
+                rdb = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2),
+                )
+            study = optuna.create_study(
+                study_name=study_name, storage=rdb, direction="maximize", load_if_exists=True,
                 pruner=MedianPruner(n_startup_trials=int(pruner.get("n_startup_trials", 2)), n_warmup_steps=int(pruner.get("n_warmup_steps", 1))),
-                direction="maximize",
-                load_if_exists=True,
             )
+            break
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, optuna.exceptions.DuplicatedStudyError):
             # Processes opening a new database at once race to create its schema (Optuna's
             # alembic version row, the tables, the study): the loser retries and finds it made.
-            if attempt == attempts:
+            if attempt == 5:
                 raise
             time.sleep(0.5 * attempt)
+    startup = int(n_startup_trials) if n_startup_trials is not None else 10
+    study.sampler = TPESampler(seed=_sampler_seed(seed, study), n_startup_trials=startup)
+    return study
 
 
 def finished_trials(study: optuna.Study) -> int:
     """Trials already complete or pruned (failed and still-running ones are not counted)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def prune_if_repeated(trial: optuna.Trial) -> None:
+    """Prune a trial at once when its parameters repeat a complete trial of its study."""
+    done = {json.dumps(t.params, sort_keys=True) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    if json.dumps(trial.params, sort_keys=True) in done:
+        raise optuna.TrialPruned("parameters already evaluated by another trial")
 
 
 def run_study(
@@ -93,38 +181,28 @@ def run_study(
     if remaining > 0:
         logger.info("Study %s: running %d of %d trials.", study.study_name, remaining, n_trials)
         study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=timeout_s,
+            objective, n_trials=remaining, timeout=timeout_s,
             callbacks=[MaxTrialsCallback(int(n_trials), states=FINISHED), *(callbacks or [])],
         )
     else:
         logger.info("Study %s: its %d trials are already finished; reusing them.", study.study_name, n_trials)
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not completed:
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         logger.warning("Study %s has no completed trial: default parameters are kept.", study.study_name)
         return {}
     return dict(study.best_params)
 
 
-def cv_objective(
-    build_model: Callable[[dict], BaseEstimator],
-    X: np.ndarray,
-    y: np.ndarray,
-    folds: np.ndarray,
-    classes: list[str],
-    space: dict,
-    imbalance: dict | None = None,
-    seed: int = 0,
-) -> Callable[[optuna.Trial], float]:
-    """Objective: pooled out-of-fold macro F1 over the CV folds, pruned after each fold.
+def cv_objective(build: ParamsModel, data: EpochData, rows: np.ndarray, space: dict) -> Callable[[optuna.Trial], float]:
+    """Objective: pooled out-of-fold macro F1 over the folds of ``rows``, pruned after each fold.
 
     Takes CV rows only: held-out test rows (fold -1) are refused, so tuning cannot see them.
     """
-    check_cv_rows(folds)
+    check_cv_rows(data.folds(rows))
+    y = data.labels(rows)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, space)
+        prune_if_repeated(trial)
         fold_scores: list[float] = []
 
         def report(step: int, record: FoldRecord) -> None:
@@ -134,18 +212,62 @@ def cv_objective(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        result = out_of_fold(lambda: build_model(params), X, y, folds, classes, imbalance=imbalance, seed=seed, on_fold=report)
+        result = out_of_fold(lambda: build(params), data, rows, on_fold=report)
         return scores(y, result.predictions())["macro_f1"]
 
     return objective
 
 
-def log_trial_to_mlflow(prefix: str) -> Callable[[optuna.Study, FrozenTrial], None]:
-    """Optuna callback: each finished trial becomes a nested MLflow run (params, score, folds)."""
+def tune(name: str, build: ParamsModel, data: EpochData, rows: np.ndarray, search: dict, storage: str, seed: int, key: dict) -> tuple[dict, str]:
+    """Best parameters of ``build`` on the folds of ``rows`` (and the study's name)."""
+    n_trials = int(search.get("n_trials", 0))
+    study = open_study(storage, f"{name}-{digest(key)}", seed, search.get("pruner"), search.get("n_startup_trials", max(2, n_trials // 3)))
+    best = run_study(study, cv_objective(build, data, rows, search["space"]), n_trials, search.get("timeout_s"))
+    logger.info("%s: best parameters %s (study %s, %d trials).", name, best, study.study_name, finished_trials(study))
+    return best, study.study_name
 
-    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        if mlflow.active_run() is None:
-            return
+
+def searching(search: dict | None) -> bool:
+    """True when a ``search`` section asks for trials over a non-empty space."""
+    return bool(search and search.get("enabled", True) and search.get("space") and int(search.get("n_trials", 0)) > 0)
+
+
+class TunedModel(EpochModel):
+    """Tunes ``build`` on the fitting rows' own folds (inner CV), then fits the best parameters.
+
+    Used for nested selection: as the model of an outer CV fold, its tuning sees only the
+    other outer folds.
+    """
+
+    def __init__(self, name: str, build: ParamsModel, search: dict, storage: str, seed: int, key: dict, fingerprint: Callable[[EpochData, np.ndarray], str]):
+        self.name, self.build, self.search, self.storage, self.seed = name, build, search, storage, int(seed)
+        self.key, self.fingerprint = key, fingerprint
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> TunedModel:
+        key = {**self.key, "rows": self.fingerprint(data, rows)}
+        self.best_params_, self.study_name_ = tune(self.name, self.build, data, rows, self.search, self.storage, self.seed, key)
+        self.model_ = self.build(self.best_params_).fit(data, rows)
+        self.classes = self.model_.classes
+        self.seen_epoch_ids = self.model_.seen_epoch_ids
+        return self
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(data, rows)
+
+    @property
+    def reads(self) -> str:
+        return self.model_.reads
+
+    def report(self) -> dict:
+        return {"best_params": self.best_params_, "study": self.study_name_, **self.model_.report()}
+
+
+def log_study_to_mlflow(storage: str, study_name: str, prefix: str) -> None:
+    """Each finished trial of a study as a nested MLflow run (params, per-fold running score)."""
+    if mlflow.active_run() is None:
+        return
+    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage))
+    for trial in study.get_trials(deepcopy=False, states=FINISHED):
         with mlflow.start_run(run_name=f"{prefix}-trial-{trial.number}", nested=True):
             mlflow.set_tags({"optuna.study": study.study_name, "optuna.trial": trial.number, "optuna.state": trial.state.name})
             mlflow.log_params(trial.params)
@@ -153,5 +275,3 @@ def log_trial_to_mlflow(prefix: str) -> Callable[[optuna.Study, FrozenTrial], No
                 mlflow.log_metric("cv_macro_f1_running", value, step=step)
             if trial.value is not None:
                 mlflow.log_metric("oof_macro_f1", trial.value)
-
-    return callback

@@ -7,11 +7,12 @@ from epochstack.models.deep.data import (
     channel_indices,
 )
 from epochstack.models.deep.export import export_onnx, load_model, predict_proba, save_model
+from epochstack.models.deep.model import DeepModel
 from epochstack.models.deep.networks import ARCHITECTURES, CNN, CNNBiLSTM, LSTMNet, build_network
-from epochstack.models.deep.training import DeepModelConfig, fit_model, out_of_fold, train
+from epochstack.models.deep.training import DeepModelConfig, fit_model, train
 
 __all__ = [
-    "ARCHITECTURES", "CNN", "CNNBiLSTM", "DeepModelConfig", "EpochReader", "EpochSequenceDataset", "LSTMNet",
-    "Normalisation", "build_network", "channel_indices", "export_onnx", "fit_model", "load_model", "out_of_fold",
+    "ARCHITECTURES", "CNN", "CNNBiLSTM", "DeepModel", "DeepModelConfig", "EpochReader", "EpochSequenceDataset", "LSTMNet",
+    "Normalisation", "build_network", "channel_indices", "export_onnx", "fit_model", "load_model",
     "predict_proba", "save_model", "train",
 ]

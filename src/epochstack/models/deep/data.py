@@ -3,8 +3,9 @@
 An item is a *chunk*: ``L`` consecutive target epochs of one recording plus ``k`` context epochs
 on each side, ``(L + 2k, n_channels, n_times)``. Context never crosses a recording: at the
 recording's ends the first/last epoch is repeated (edge replication). Rows are read from the
-memory-mapped ``.npy`` of their recording only when asked for; each recording is normalised by
-its own robust per-channel statistics (median, IQR), computed once per recording.
+memory-mapped ``.npy`` of their recording only when asked for. Nights are normalised by their
+own robust per-channel statistics (median, IQR), computed once per recording; trial datasets
+(one epoch per recording) by per-channel statistics of the training epochs, stored with the model.
 """
 
 from __future__ import annotations
@@ -40,32 +41,49 @@ def channel_indices(store: EpochStore, channels: list[str] | None) -> np.ndarray
     return np.asarray(index)
 
 
+NORMALISATIONS = ("auto", "robust", "training_set", "none")
+
+
 @dataclass(frozen=True)
 class Normalisation:
-    """Per-recording scaling: ``robust`` ((x - median) / (IQR / 1.349)) or ``none``; then clipping."""
+    """Scaling ``(x - median) / (IQR / 1.349)`` per channel, then clipping.
+
+    ``robust``: statistics of each recording itself; ``training_set``: the fixed ``centre`` and
+    ``scale`` given (fitted on training epochs); ``none``: no scaling.
+    """
 
     method: str = "robust"
     clip: float | None = 20.0
+    centre: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
 
     def statistics(self, recording: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(centre, scale)`` per channel from one recording's epochs ``(n_epochs, n_ch, n_times)``."""
+        """``(centre, scale)`` per channel for one recording's epochs ``(n_epochs, n_ch, n_times)``."""
         n_channels = recording.shape[1]
         if self.method == "none":
             return np.zeros(n_channels, np.float32), np.ones(n_channels, np.float32)
+        if self.method == "training_set":
+            return np.asarray(self.centre, np.float32), np.asarray(self.scale, np.float32)
         if self.method != "robust":
-            raise InputDataError("deep_models.data.normalisation", f"unknown method {self.method!r}.", "use robust or none.")
-        step = max(1, recording.shape[0] // STATISTICS_EPOCHS)
-        per_channel = np.moveaxis(np.asarray(recording[::step]), 1, 0).reshape(n_channels, -1)
-        q25, median, q75 = np.percentile(per_channel, [25, 50, 75], axis=1)
-        scale = (q75 - q25) / IQR_TO_SD
-        scale[~(scale > 0)] = 1.0  # flat channel: leave it at zero rather than divide by zero
-        return median.astype(np.float32), scale.astype(np.float32)
+            raise InputDataError("deep_models.data.normalisation", f"unknown method {self.method!r}.", f"use one of {list(NORMALISATIONS)}.")
+        return robust_statistics(recording)
 
     def apply(self, epochs: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
         out = (epochs - centre[:, None]) / scale[:, None]
         if self.clip:
             np.clip(out, -self.clip, self.clip, out=out)
         return out.astype(np.float32, copy=False)
+
+
+def robust_statistics(epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel median and IQR / 1.349 of epochs ``(n_epochs, n_ch, n_times)`` (evenly sampled)."""
+    n_channels = epochs.shape[1]
+    step = max(1, epochs.shape[0] // STATISTICS_EPOCHS)
+    per_channel = np.moveaxis(np.asarray(epochs[::step]), 1, 0).reshape(n_channels, -1)
+    q25, median, q75 = np.percentile(per_channel, [25, 50, 75], axis=1)
+    scale = (q75 - q25) / IQR_TO_SD
+    scale[~(scale > 0)] = 1.0  # flat channel: leave it at zero rather than divide by zero
+    return median.astype(np.float32), scale.astype(np.float32)
 
 
 class EpochReader:
@@ -199,13 +217,13 @@ class EpochSampler(Sampler[int]):
         self.seed = int(seed)
         self.n_draw = min(self.n_items, int(max_items)) if max_items and max_items > 0 else self.n_items
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
-        self.epoch = 0
+        self.pass_index = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_pass(self, pass_index: int) -> None:
+        self.pass_index = int(pass_index)
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.pass_index)
         if self.weights is not None:
             order = torch.multinomial(self.weights, self.n_draw, replacement=True, generator=generator)
         else:

@@ -50,8 +50,29 @@ def model_metadata(architecture: str, network_params: dict, classes: list[str], 
         "channel_names": [store.channel_names[i] for i in channels],
         "sfreq": store.sfreq,
         "n_times": store.n_times,
-        "normalisation": {"method": normalisation.method, "clip": normalisation.clip},
+        "normalisation": {
+            "method": normalisation.method, "clip": normalisation.clip,
+            "centre": None if normalisation.centre is None else list(normalisation.centre),
+            "scale": None if normalisation.scale is None else list(normalisation.scale),
+        },
     }
+
+
+def network_from(metadata: dict, state_dict: dict) -> nn.Module:
+    """The network described by ``metadata`` with the given weights, in eval mode on the CPU."""
+    network = build_network(metadata["architecture"], metadata["network"], len(metadata["channel_names"]), len(metadata["classes"]), int(metadata["n_times"]))
+    network.load_state_dict(state_dict)
+    return network.eval()
+
+
+def _floats(values) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)
+
+
+def normalisation_from(metadata: dict) -> Normalisation:
+    """The input scaling a saved model was trained with."""
+    spec = metadata["normalisation"]
+    return Normalisation(spec["method"], spec.get("clip"), _floats(spec.get("centre")), _floats(spec.get("scale")))
 
 
 def onnx_max_difference(path: str | Path, network: nn.Module, n_channels: int, n_times: int, seed: int = 0) -> float:
@@ -114,13 +135,10 @@ def load_model(model_dir: str | Path) -> tuple[nn.Module, dict]:
     if not path.exists():
         raise InputDataError(str(path), "no saved deep model here.", "run `kedro run --pipelines deep_models` first.")
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    metadata = saved["metadata"]
-    network = build_network(metadata["architecture"], metadata["network"], len(metadata["channel_names"]), len(metadata["classes"]))
-    network.load_state_dict(saved["state_dict"])
-    return network.eval(), metadata
+    return network_from(saved["metadata"], saved["state_dict"]), saved["metadata"]
 
 
-def _check_store(metadata: dict, store: EpochStore, source: str) -> np.ndarray:
+def check_store(metadata: dict, store: EpochStore, source: str) -> np.ndarray:
     missing = [c for c in metadata["channel_names"] if c not in store.channel_names]
     if missing:
         raise InputDataError(f"{store.path}/info.json", f"lacks channels {missing} that the model {source} was trained on.", "epoch the recordings with the training channels.")
@@ -148,7 +166,7 @@ def predict_proba(
         normalisation = normalisation or Normalisation()
     else:
         network, metadata = load_model(model_dir_or_module)
-        index = _check_store(metadata, store, str(model_dir_or_module))
-        normalisation = Normalisation(**metadata["normalisation"])
+        index = check_store(metadata, store, str(model_dir_or_module))
+        normalisation = normalisation_from(metadata)
     reader = EpochReader(store, index, normalisation)
     return predict_table(network, reader, epoch_table, device)

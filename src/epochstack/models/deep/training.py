@@ -4,7 +4,12 @@ One call of :func:`train` is one model: class-weighted cross-entropy or focal lo
 linear warm-up then cosine decay (per step), gradient clipping, AMP on CUDA only, early stopping
 on a validation set of whole subjects, ``best.pt`` / ``last.pt`` checkpoints and resume from
 ``last.pt``. Every random draw of a training pass is seeded from ``(seed, pass)``, so a resumed
-run repeats an uninterrupted one.
+run repeats an uninterrupted one. A checkpoint is resumed only when its fingerprint (network
+class, training settings, the model's whole configuration and a content hash of its data, labels
+included) matches; anything else, a state dict that no longer fits included, trains afresh.
+
+In this code a *pass* is one sweep over the (capped) training set (``max_passes``); "epoch"
+means only a window of signal.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from epochstack.models.deep.networks import network_context
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = {
-    "max_epochs": 8,
+    "max_passes": 8,
     "batch_size": 32,           # chunks per batch
     "sequence_length": 1,       # target epochs per chunk (context epochs come on top)
     "max_train_samples": 0,     # target epochs drawn per pass (0: all)
@@ -160,10 +165,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fr
 
 
 @dataclass
-class EpochRecord:
+class PassRecord:
     """One training pass: losses and validation-metric values, learning rate, duration."""
 
-    epoch: int
+    pass_index: int
     train_loss: float
     train_score: float
     val_loss: float
@@ -177,8 +182,8 @@ class TrainingResult:
     """The trained network (best checkpoint's weights) and its history."""
 
     network: nn.Module
-    history: list[EpochRecord]
-    best_epoch: int
+    history: list[PassRecord]
+    best_pass: int
     best_score: float
     resumed_at: int = 0  # passes already done when training (re)started from last.pt
     train_epoch_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
@@ -212,6 +217,31 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def _atomic_save(payload: dict, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a killed run never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_name(f".{path.name}.partial")
+    torch.save(payload, partial_path)
+    partial_path.replace(path)
+
+
+def _resume(last_path: Path, fingerprint: str, network, optimizer, scheduler, scaler, device, description: str) -> dict | None:
+    """The saved training state when ``last.pt`` belongs to this very model and data, else None."""
+    try:
+        saved = torch.load(last_path, map_location=device, weights_only=False)
+        if saved.get("fingerprint") != fingerprint:
+            logger.info("%s: %s belongs to other settings or data; training from scratch.", description, last_path)
+            return None
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+    except (RuntimeError, KeyError, ValueError, EOFError, OSError) as error:
+        logger.info("%s: %s cannot be resumed (%s); training from scratch.", description, last_path, str(error).splitlines()[0])
+        return None
+    return saved["state"]
+
+
 def train(
     network: nn.Module,
     train_set: EpochSequenceDataset,
@@ -222,14 +252,16 @@ def train(
     sfreq: float,
     device: str | torch.device = "auto",
     checkpoint_dir: str | Path | None = None,
-    callbacks: Sequence[Callable[[EpochRecord], None]] = (),
+    callbacks: Sequence[Callable[[PassRecord], None]] = (),
     description: str = "train",
+    identity: dict | None = None,
 ) -> TrainingResult:
     """Train ``network``; returns it with the weights of its best validation pass.
 
     ``callbacks`` run after each pass, once its checkpoints are written (MLflow logging, Optuna
     pruning); an exception there stops training, and a later call resumes from ``last.pt``.
-    Without a validation set the last pass is the best.
+    ``identity`` (the model's configuration and data fingerprint) joins the checkpoint
+    fingerprint. Without a validation set the last pass is the best.
     """
     settings = training_settings(settings)
     device = resolve_device(device) if not isinstance(device, torch.device) else device
@@ -245,43 +277,38 @@ def train(
         train_set, batch_size=int(settings["batch_size"]), sampler=sampler, num_workers=int(settings["num_workers"]),
         worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda",
     )
-    max_epochs = int(settings["max_epochs"])
+    max_passes = int(settings["max_passes"])
     optimizer = torch.optim.AdamW(network.parameters(), lr=float(settings["learning_rate"]), weight_decay=float(settings["weight_decay"]))
-    scheduler = make_scheduler(optimizer, max_epochs * max(len(loader), 1), settings["warmup_fraction"])
+    scheduler = make_scheduler(optimizer, max_passes * max(len(loader), 1), settings["warmup_fraction"])
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
     fingerprint = _fingerprint(
-        type(network).__name__, settings, seed,
-        [(c.recording_id, c.rows.tolist()) for c in train_set.chunks],
+        type(network).__name__, settings, seed, identity or {},
+        [(c.recording_id, c.rows.tolist()) for c in train_set.chunks], train_set.codes.tolist(),
         [] if val_set is None else val_set.table["epoch_id"].astype(str).tolist(),
+        [] if val_set is None else val_set.codes.tolist(),
     )
-    state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "stale": 0, "history": [], "finished": False}
+    state = {"pass": 0, "best_score": -np.inf, "best_pass": -1, "stale": 0, "history": [], "finished": False}
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
     last_path = checkpoint_dir / "last.pt" if checkpoint_dir else None
     best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
     if last_path is not None and settings["resume"] and last_path.exists():
-        saved = torch.load(last_path, map_location=device, weights_only=False)
-        if saved["fingerprint"] == fingerprint:
-            network.load_state_dict(saved["network"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            scaler.load_state_dict(saved["scaler"])
-            state = saved["state"]
-            logger.info("%s: resuming from %s after %d of %d passes.", description, last_path, state["epoch"], max_epochs)
-        else:
-            logger.info("%s: %s belongs to other settings or data; training from scratch.", description, last_path)
-    resumed_at = state["epoch"]
+        saved_state = _resume(last_path, fingerprint, network, optimizer, scheduler, scaler, device, description)
+        if saved_state is not None:
+            state = saved_state
+            logger.info("%s: resuming from %s after %d of %d passes.", description, last_path, state["pass"], max_passes)
+    resumed_at = state["pass"]
     best_weights = None
     if best_path is not None and best_path.exists() and resumed_at > 0:
         best_weights = torch.load(best_path, map_location="cpu", weights_only=False)["network"]
 
-    progress = tqdm(range(state["epoch"], max_epochs), desc=description, leave=False, disable=None)
-    for epoch in progress:
+    progress = tqdm(range(state["pass"], max_passes), desc=description, leave=False, disable=None)
+    for pass_index in progress:
         if state["finished"]:
             break
         start = time.perf_counter()
-        torch.manual_seed(seed * 1000 + epoch)  # dropout
-        augment_generator = torch.Generator().manual_seed(seed * 1000 + epoch)
-        sampler.set_epoch(epoch)
+        torch.manual_seed(seed * 1000 + pass_index)  # dropout
+        augment_generator = torch.Generator().manual_seed(seed * 1000 + pass_index)
+        sampler.set_pass(pass_index)
         network.train()
         total_loss, n_batches, y_true, y_pred = 0.0, 0, [], []
         for x, y in loader:
@@ -312,22 +339,20 @@ def train(
             with torch.no_grad():
                 val_loss = float(criterion(logits[keep].to(device), codes[keep].to(device)))
             val_score = score(codes[keep].numpy(), logits[keep].argmax(1).numpy(), settings["metric"])
-        record = EpochRecord(epoch, total_loss / max(n_batches, 1), train_score, val_loss, val_score, float(scheduler.get_last_lr()[0]), time.perf_counter() - start)
+        record = PassRecord(pass_index, total_loss / max(n_batches, 1), train_score, val_loss, val_score, float(scheduler.get_last_lr()[0]), time.perf_counter() - start)
         state["history"].append(asdict(record))
-        current = val_score if not np.isnan(val_score) else float(epoch)  # no validation: the latest pass is best
+        current = val_score if not np.isnan(val_score) else float(pass_index)  # no validation: the latest pass is best
         if current > state["best_score"]:
-            state.update(best_score=current, best_epoch=epoch, stale=0)
+            state.update(best_score=current, best_pass=pass_index, stale=0)
             best_weights = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
             if best_path is not None:
-                best_path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"network": best_weights, "epoch": epoch, "score": current}, best_path)
+                _atomic_save({"network": best_weights, "pass": pass_index, "score": current}, best_path)
         else:
             state["stale"] += 1
-        state["epoch"] = epoch + 1
-        state["finished"] = state["stale"] >= int(settings["patience"]) or state["epoch"] >= max_epochs
+        state["pass"] = pass_index + 1
+        state["finished"] = state["stale"] >= int(settings["patience"]) or state["pass"] >= max_passes
         if last_path is not None:
-            last_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(
+            _atomic_save(
                 {"network": network.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict(), "state": state, "fingerprint": fingerprint},
                 last_path,
@@ -336,53 +361,47 @@ def train(
         for callback in callbacks:
             callback(record)
         if state["stale"] >= int(settings["patience"]):
-            logger.info("%s: early stop after pass %d (best pass %d, %s %.3f).", description, epoch, state["best_epoch"], settings["metric"], state["best_score"])
+            logger.info("%s: early stop after pass %d (best pass %d, %s %.3f).", description, pass_index, state["best_pass"], settings["metric"], state["best_score"])
             break
     if best_weights is not None:
         network.load_state_dict(best_weights)
-    history = [EpochRecord(**h) for h in state["history"]]
-    return TrainingResult(network.cpu(), history, int(state["best_epoch"]), float(state["best_score"]), resumed_at)
+    history = [PassRecord(**h) for h in state["history"]]
+    return TrainingResult(network.cpu(), history, int(state["best_pass"]), float(state["best_score"]), resumed_at)
 
 
-# --- one model per fold, and the final refit ------------------------------------------------
+# --- one model: configuration, validation subjects, fit --------------------------------------
 
 
 @dataclass
 class DeepModelConfig:
-    """Everything that defines one deep model: network, inputs, training, validation split, seed."""
+    """Everything that defines one deep model: network, inputs, training, validation split, seed.
+
+    ``normalisation``: ``robust`` (per recording and channel: median / IQR of that recording,
+    for nights), ``training_set`` (per channel, statistics of the training epochs only, for
+    trial datasets whose recordings are single epochs), ``auto`` (``training_set`` when every
+    recording holds one epoch, else ``robust``) or ``none``.
+    """
 
     name: str
     architecture: str
     network: dict
     training: dict
     channels: list[str] | None = None
-    normalisation: str = "robust"
+    normalisation: str = "auto"
     clip: float | None = 20.0
-    validation_subjects: int = 1
+    validation_fraction: float = 0.2
+    min_validation_subjects: int = 2
     seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass
-class FoldResult:
-    """One fold model: what it trained on, validated on, predicted, and its training history."""
-
-    fold: int
-    train_epoch_ids: np.ndarray
-    val_epoch_ids: np.ndarray
-    predicted_epoch_ids: np.ndarray
-    history: list[EpochRecord]
-    best_epoch: int
-    best_score: float
-    seconds: float
-
-
-def choose_validation_subjects(subjects: Sequence[str], n_subjects: int, seed: int) -> list[str]:
-    """Whole subjects held out of a training pool for early stopping (at least one left to train on)."""
+def choose_validation_subjects(subjects: Sequence[str], fraction: float, minimum: int, seed: int) -> list[str]:
+    """Whole subjects held out of a training pool for early stopping: ``fraction`` of them, at
+    least ``minimum``, always leaving at least one subject to train on."""
     unique = sorted({str(s) for s in subjects})
-    n = min(int(n_subjects), len(unique) - 1)
+    n = min(max(int(minimum), int(np.ceil(float(fraction) * len(unique)))), len(unique) - 1)
     if n <= 0:
         return []
     return sorted(np.random.default_rng(seed).choice(unique, size=n, replace=False).tolist())
@@ -398,14 +417,15 @@ def fit_model(
     sfreq: float,
     device: str | torch.device = "auto",
     checkpoint_dir: str | Path | None = None,
-    callbacks: Sequence[Callable[[EpochRecord], None]] = (),
+    callbacks: Sequence[Callable[[PassRecord], None]] = (),
     description: str = "train",
+    identity: dict | None = None,
 ) -> TrainingResult:
     """Build a network (weights drawn from ``config.seed``) and train it on a pool of labelled
     epochs, early-stopping on whole subjects taken from that pool."""
     seed_everything(config.seed)
     network = build()
-    held_out = choose_validation_subjects(pool["subject_id"], config.validation_subjects, config.seed)
+    held_out = choose_validation_subjects(pool["subject_id"], config.validation_fraction, config.min_validation_subjects, config.seed)
     is_val = pool["subject_id"].astype(str).isin(held_out).to_numpy()
     if not held_out:
         logger.warning("%s: a single training subject, so no validation subjects: the last pass is kept.", description)
@@ -416,6 +436,7 @@ def fit_model(
     result = train(
         network, train_set, val_set, config.training, seed=config.seed, sfreq=sfreq, device=device,
         checkpoint_dir=checkpoint_dir, callbacks=callbacks, description=description,
+        identity={"config": config.to_dict(), **(identity or {})},
     )
     result.train_epoch_ids = pool.loc[~is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
     result.val_epoch_ids = pool.loc[is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
@@ -429,52 +450,3 @@ def predict_table(network: nn.Module, reader: EpochReader, table: pd.DataFrame, 
     proba = torch.softmax(predict_logits(network, reader, table, device, length), dim=1).numpy()
     network.cpu()
     return proba
-
-
-def out_of_fold(
-    config: DeepModelConfig,
-    build: Callable[[], nn.Module],
-    reader: EpochReader,
-    table: pd.DataFrame,
-    classes: list[str],
-    *,
-    sfreq: float,
-    device: str | torch.device = "auto",
-    checkpoint_root: str | Path | None = None,
-    on_fold_end: Callable[[FoldResult], None] | None = None,
-) -> tuple[np.ndarray, list[FoldResult]]:
-    """One model per CV fold, trained on the other folds, predicting its own fold.
-
-    ``table`` holds CV epochs only (``fold >= 0``, labelled); returns probabilities in its row
-    order. Training, validation and predicted epoch ids are recorded per fold and checked to be
-    disjoint.
-    """
-    folds = table["fold"].to_numpy()
-    if (folds < 0).any():
-        raise ValueError(f"{int((folds < 0).sum())} held-out test epochs (fold -1) reached out_of_fold; pass CV epochs only.")
-    if np.unique(folds).size < 2:
-        raise ValueError(f"out-of-fold training needs at least 2 folds, got {np.unique(folds).tolist()}.")
-    length = int(training_settings(config.training)["predict_length"])
-    proba = np.full((len(table), len(classes)), np.nan)
-    results = []
-    for fold in np.unique(folds):
-        start = time.perf_counter()
-        held_out = folds == fold
-        description = f"{config.name} fold {fold}"
-        result = fit_model(
-            config, build, reader, table[~held_out], classes, sfreq=sfreq, device=device,
-            checkpoint_dir=Path(checkpoint_root) / f"fold_{fold}" if checkpoint_root else None, description=description,
-        )
-        proba[held_out] = predict_table(result.network, reader, table[held_out], device, length)
-        predicted = table.loc[held_out, "epoch_id"].astype(str).to_numpy(dtype=object)
-        seen = np.union1d(result.train_epoch_ids.astype(str), result.val_epoch_ids.astype(str))
-        if np.intersect1d(seen, predicted.astype(str)).size:
-            raise AssertionError(f"{description}: epochs both trained on and predicted (leakage).")
-        fold_result = FoldResult(
-            int(fold), result.train_epoch_ids, result.val_epoch_ids, predicted, result.history,
-            result.best_epoch, result.best_score, time.perf_counter() - start,
-        )
-        results.append(fold_result)
-        if on_fold_end is not None:
-            on_fold_end(fold_result)
-    return proba, results

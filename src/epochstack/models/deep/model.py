@@ -1,0 +1,127 @@
+"""A deep network as an :class:`~epochstack.models.engine.EpochModel`: the out-of-fold engine,
+the stack and inference treat it like any other base model.
+
+``fit`` trains on the given rows, early-stopping on whole subjects drawn from them (so the
+engine's leakage check covers validation epochs too), and keeps the best weights with the
+metadata to rebuild the network (no optimiser state). Checkpoints for resuming a killed run go
+to a folder named after the model's configuration and a content hash of its rows, so changed
+settings or data never resume stale weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from epochstack.models.deep.data import (
+    EpochReader,
+    Normalisation,
+    channel_indices,
+    robust_statistics,
+)
+from epochstack.models.deep.export import (
+    check_store,
+    model_metadata,
+    network_from,
+    normalisation_from,
+)
+from epochstack.models.deep.networks import build_network
+from epochstack.models.deep.training import (
+    DeepModelConfig,
+    fit_model,
+    predict_table,
+    training_settings,
+)
+from epochstack.models.engine import EpochData, EpochModel
+from epochstack.models.signal_models import read_epochs
+from epochstack.models.tuning import data_fingerprint, digest
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None):
+    """Run with ``n_threads`` torch CPU threads (small convolutions often run best on one)."""
+    previous = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def resolve_normalisation(method: str, data: EpochData) -> str:
+    """``auto``: per-channel training-set statistics when every recording is one epoch (trials),
+    per-recording statistics otherwise (nights)."""
+    if method != "auto":
+        return method
+    one_epoch_each = data.table.groupby("recording_id").size().max() == 1
+    return "training_set" if one_epoch_each else "robust"
+
+
+class DeepModel(EpochModel):
+    """One network of ``deep_models.networks``, trained on the rows it is fitted on."""
+
+    reads = "signals"
+
+    def __init__(self, config: DeepModelConfig, classes: list[str], *, device: str = "auto",
+                 checkpoint_root: str | Path | None = None, torch_threads: int | None = None):
+        self.config, self.classes = config, list(classes)
+        self.device, self.checkpoint_root, self.torch_threads = device, checkpoint_root, torch_threads
+
+    def _normalisation(self, data: EpochData, rows: np.ndarray, channels: np.ndarray) -> Normalisation:
+        method = resolve_normalisation(self.config.normalisation, data)
+        if method != "training_set":
+            return Normalisation(method, self.config.clip)
+        sample = np.sort(np.random.default_rng(self.config.seed).choice(rows, size=min(len(rows), 2000), replace=False))
+        centre, scale = robust_statistics(read_epochs(data, sample)[:, channels])
+        return Normalisation(method, self.config.clip, tuple(centre.tolist()), tuple(scale.tolist()))
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> DeepModel:
+        rows = np.asarray(rows)
+        store = data.signals
+        channels = channel_indices(store, self.config.channels)
+        normalisation = self._normalisation(data, rows, channels)
+        reader = EpochReader(store, channels, normalisation)
+        identity = {"data": data_fingerprint(data, rows), "normalisation": normalisation.method}
+        checkpoints = Path(self.checkpoint_root) / digest([self.config.to_dict(), identity]) if self.checkpoint_root else None
+        build = partial(build_network, self.config.architecture, self.config.network, len(channels), len(self.classes), store.n_times)
+        with torch_threads(self.torch_threads):
+            result = fit_model(
+                self.config, build, reader, data.table.iloc[rows], self.classes, sfreq=store.sfreq, device=self.device,
+                checkpoint_dir=checkpoints, description=f"{self.config.name} on {len(rows)} epochs", identity=identity,
+            )
+        self.state_dict_ = {k: v.detach().cpu().clone() for k, v in result.network.state_dict().items()}
+        self.metadata_ = model_metadata(self.config.architecture, self.config.network, self.classes, store, channels, normalisation)
+        self.history_ = [vars(r) for r in result.history]
+        self.best_pass_, self.best_score_, self.resumed_at_ = result.best_pass, result.best_score, result.resumed_at
+        self.n_train_, self.n_validation_ = len(result.train_epoch_ids), len(result.val_epoch_ids)
+        self.seen_epoch_ids = np.concatenate([result.train_epoch_ids, result.val_epoch_ids]).astype(str)
+        self._network = result.network.eval()
+        return self
+
+    @property
+    def network(self) -> torch.nn.Module:
+        if getattr(self, "_network", None) is None:
+            self._network = network_from(self.metadata_, self.state_dict_)
+        return self._network
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        if len(rows) == 0:
+            return np.empty((0, len(self.classes)))
+        index = check_store(self.metadata_, data.signals, self.config.name)
+        reader = EpochReader(data.signals, index, normalisation_from(self.metadata_))
+        length = int(training_settings(self.config.training)["predict_length"])
+        with torch_threads(self.torch_threads):
+            return predict_table(self.network, reader, data.table.iloc[rows], self.device, length)
+
+    def report(self) -> dict:
+        return {"best_pass": self.best_pass_, "best_score": self.best_score_, "resumed_at": self.resumed_at_,
+                "n_train": self.n_train_, "n_validation": self.n_validation_, "history": self.history_}
+
+    def __getstate__(self):  # the rebuilt network is a cache: weights travel as a state dict
+        return {**self.__dict__, "_network": None}
