@@ -1,9 +1,9 @@
-"""Paired subject-level comparisons: delta, paired bootstrap interval, Wilcoxon p, and the claim."""
+"""Paired subject-level comparisons: delta, paired bootstrap interval, permutation p, and the claim."""
 
 import numpy as np
 import pytest
 
-from epochstack.evaluation.comparisons import conclusion, paired_comparison, wilcoxon_p_value
+from epochstack.evaluation.comparisons import conclusion, paired_comparison
 from epochstack.evaluation.metrics import label_metrics
 
 BOOT = {"n_boot": 500, "level": 0.95, "min_subjects": 10}
@@ -49,7 +49,7 @@ def test_too_few_subjects_give_no_interval_and_no_claim():
     kappa = paired_comparison(y, a, b, subjects, 3, ["cohen_kappa"], BOOT, seed=0)["cohen_kappa"]
     assert kappa["delta"] > 0.5  # a large difference ...
     assert kappa["ci_low"] is None and kappa["ci_high"] is None and "4 subjects < 10" in kappa["ci_reason"]
-    assert kappa["p_value"] == pytest.approx(0.125)  # exact Wilcoxon, 4 of 4 subjects better: 2 / 2^4
+    assert kappa["p_value"] == pytest.approx(0.125)  # exact: only 2 of the 2^4 swap patterns reach |delta|
     assert conclusion(kappa, "a", "b", 0.05).startswith("no claim")  # ... but no claim
 
 
@@ -63,7 +63,11 @@ def test_the_interval_is_seeded_and_paired():
     assert tight["ci_high"] - tight["ci_low"] < first["ci_high"] - first["ci_low"]
 
 
-def test_wilcoxon_leaves_undefined_differences_out():
-    p_value, reason = wilcoxon_p_value(np.array([np.nan, np.nan]))
-    assert np.isnan(p_value) and "no subject" in reason
-    assert wilcoxon_p_value(np.array([0.1, 0.2, np.nan, 0.3, 0.4, 0.5]))[0] == pytest.approx(0.0625)
+def test_trial_datasets_one_epoch_per_subject_still_get_a_p_value():
+    """Per-subject kappa is undefined with one epoch per subject; the pooled difference and its
+    permutation p-value are not."""
+    y, a, b, subjects = subjects_data(40, 0.95, 0.45, n_epochs=1, seed=3)
+    kappa = paired_comparison(y, a, b, subjects, 3, ["cohen_kappa"], BOOT, seed=0)["cohen_kappa"]
+    assert kappa["n_subjects_a_better"] == kappa["n_subjects_b_better"] == 0  # no per-subject kappa
+    assert kappa["delta"] > 0.3 and kappa["ci_low"] > 0 and kappa["p_value"] < 0.01
+    assert conclusion(kappa, "a", "b", 0.05) == "a better"

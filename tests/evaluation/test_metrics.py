@@ -129,3 +129,12 @@ def test_subject_spread():
 def test_no_interval_below_the_minimum_number_of_subjects():
     assert "2 subjects < 10" in too_few_subjects(2, 10)
     assert too_few_subjects(10, 10) is None
+
+
+def test_per_subject_kappa_is_undefined_for_one_class_subjects():
+    y_true = np.array([0, 0, 0, 1, 2, 0, 1])
+    y_pred = np.array([0, 1, 0, 1, 2, 1, 1])
+    subjects = np.array(["a", "a", "a", "b", "b", "c", "d"])  # a: one class; c, d: one epoch each
+    table = per_subject_metrics(y_true, y_pred, subjects, CLASSES).set_index("subject_id")
+    assert np.isnan(table.loc[["a", "c", "d"], "cohen_kappa"]).all()
+    assert table.loc["b", "cohen_kappa"] == 1.0 and table.loc["a", "accuracy"] == pytest.approx(2 / 3)

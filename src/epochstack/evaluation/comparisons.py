@@ -8,14 +8,18 @@ the same subjects, so the comparison is paired. For a metric ``m``:
 - ``ci_low`` / ``ci_high``: percentile interval of ``delta`` over bootstrap replicates that draw
   subjects with replacement and apply the *same* draw to both models; only with at least
   ``min_subjects`` subjects, else null with ``ci_reason``;
-- ``p_value``: two-sided Wilcoxon signed-rank test (scipy) of the per-subject differences
-  (exact for small samples without ties).
+- ``p_value``: two-sided paired permutation test of ``delta`` (scipy ``permutation_test``,
+  ``permutation_type="samples"``): under "no difference" the two models' predictions of a
+  subject are exchangeable, so each subject's pair is swapped at random and ``delta`` recomputed.
+  Exact (every swap pattern) when there are few subjects; valid for any number of subjects and
+  for pooled metrics such as kappa, which per-subject tests (Wilcoxon) cannot handle when
+  subjects hold one class or one epoch (trial datasets).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import wilcoxon
+from scipy.stats import permutation_test
 
 from epochstack.evaluation.metrics import (
     CONFUSION_SCORES,
@@ -27,18 +31,22 @@ from epochstack.evaluation.metrics import (
 )
 
 
-def wilcoxon_p_value(differences: np.ndarray) -> tuple[float, str | None]:
-    """Two-sided Wilcoxon signed-rank p-value of per-subject differences, and why it is missing.
+def paired_permutation_p_value(cms_a: np.ndarray, cms_b: np.ndarray, metric: str, n_permutations: int, seed: int) -> float:
+    """Two-sided p-value of the pooled ``metric`` difference between models a and b, swapping the
+    two models' confusion matrices ``(n_subjects, K, K)`` subject by subject."""
+    stacked = np.concatenate([cms_a, cms_b])
+    n_subjects = len(cms_a)
 
-    Undefined differences (NaN) are left out; all-zero differences give p = 1 (no evidence of
-    any difference).
-    """
-    differences = differences[np.isfinite(differences)]
-    if len(differences) == 0:
-        return float("nan"), "no subject has the metric defined for both models"
-    if np.all(differences == 0):
-        return 1.0, None
-    return float(wilcoxon(differences, zero_method="wilcox", alternative="two-sided").pvalue), None
+    def pooled_difference(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+        return scores_from_confusion(stacked[a].sum(axis=-3))[metric] - scores_from_confusion(stacked[b].sum(axis=-3))[metric]
+
+    if np.array_equal(cms_a, cms_b):
+        return 1.0
+    result = permutation_test(
+        (np.arange(n_subjects), np.arange(n_subjects) + n_subjects), pooled_difference, permutation_type="samples",
+        vectorized=True, n_resamples=n_permutations, alternative="two-sided", rng=seed,
+    )
+    return float(result.pvalue)
 
 
 def paired_comparison(
@@ -50,12 +58,14 @@ def paired_comparison(
     metrics: list[str],
     bootstrap: dict,
     seed: int,
+    n_permutations: int = 9999,
 ) -> dict[str, dict]:
     """Paired comparison of models a and b (integer codes on the same epochs), per metric.
 
     ``bootstrap``: ``n_boot``, ``level``, ``min_subjects``. Per metric: ``delta``, ``ci_low``,
-    ``ci_high``, ``p_value``, ``n_subjects``, ``n_subjects_a_better``, ``n_subjects_b_better``,
-    and ``ci_reason`` / ``p_value_reason`` when those are null.
+    ``ci_high``, ``p_value``, ``n_subjects``; ``n_subjects_with_per_subject_score``,
+    ``n_subjects_a_better``, ``n_subjects_b_better`` from per-subject scores (kappa is undefined for
+    one-class subjects); and ``ci_reason`` when there is no interval.
     """
     unknown = sorted(set(metrics) - set(CONFUSION_SCORES))
     if unknown:
@@ -73,7 +83,6 @@ def paired_comparison(
     result = {}
     for name in metrics:
         differences = per_subject_a[name] - per_subject_b[name]
-        p_value, p_reason = wilcoxon_p_value(differences)
         if ci_reason is None:
             ci_low, ci_high = percentile_interval(replicates_a[name] - replicates_b[name], bootstrap["level"])
         else:
@@ -82,22 +91,21 @@ def paired_comparison(
             "delta": float(pooled_a[name] - pooled_b[name]),
             "ci_low": ci_low,
             "ci_high": ci_high,
-            "p_value": p_value,
+            "p_value": paired_permutation_p_value(cms_a, cms_b, name, n_permutations, seed),
             "n_subjects": n_subjects,
+            "n_subjects_with_per_subject_score": int(np.isfinite(differences).sum()),
             "n_subjects_a_better": int((differences > 0).sum()),
             "n_subjects_b_better": int((differences < 0).sum()),
         }
         if ci_reason is not None:
             entry["ci_reason"] = ci_reason
-        if p_reason is not None:
-            entry["p_value_reason"] = p_reason
         result[name] = entry
     return result
 
 
 def conclusion(comparison: dict, name_a: str, name_b: str, alpha: float) -> str:
     """The claim one comparison supports: ``"<a> better"`` / ``"<b> better"`` only when the
-    interval excludes 0 *and* the Wilcoxon p-value is below ``alpha``; otherwise no claim."""
+    interval excludes 0 *and* the permutation p-value is below ``alpha``; otherwise no claim."""
     low, high, p_value = comparison["ci_low"], comparison["ci_high"], comparison["p_value"]
     if low is None or high is None:
         return "no claim: no interval (too few subjects)"

@@ -116,9 +116,15 @@ def subject_confusions(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndar
 
 
 def per_subject_metrics(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, classes: list[str]) -> pd.DataFrame:
-    """One row per subject: ``subject_id, n_epochs`` and the :data:`CONFUSION_SCORES`."""
+    """One row per subject: ``subject_id, n_epochs`` and the :data:`CONFUSION_SCORES`.
+
+    A subject whose true labels hold one class (e.g. one epoch per subject, trial datasets) has no
+    agreement beyond chance to measure: its kappa is NaN (0 or undefined otherwise, whatever the
+    predictions), so it stays out of the per-subject spread.
+    """
     subject_ids, cms = subject_confusions(y_true, y_pred, subjects, len(classes))
     scores = scores_from_confusion(cms)
+    scores["cohen_kappa"] = np.where((cms.sum(axis=2) > 0).sum(axis=1) > 1, scores["cohen_kappa"], np.nan)
     table = pd.DataFrame({"subject_id": subject_ids, "n_epochs": cms.sum(axis=(1, 2))})
     for name in CONFUSION_SCORES:
         table[name] = scores[name]

@@ -18,6 +18,10 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _fmt_p(value) -> str:
+    return "< 0.001" if isinstance(value, float) and 0 <= value < 0.001 else _fmt(value)
+
+
 def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -62,8 +66,8 @@ def _comparisons(metrics: dict) -> list[str]:
         "",
         f"Subject-level and paired: every model scored on the same epochs of the subjects of {' + '.join(settings['splits'])}. "
         "`delta` = metric(a) - metric(b) pooled over those subjects; interval: paired subject bootstrap "
-        f"(same draws for both models, only with >= {metrics['info']['bootstrap_min_subjects']} subjects); p: Wilcoxon signed-rank on "
-        f"per-subject differences. A claim needs the interval to exclude 0 **and** p < {settings['alpha']}. "
+        f"(same draws for both models, only with >= {metrics['info']['bootstrap_min_subjects']} subjects); p: paired permutation test "
+        f"(each subject's two predictions swapped at random). A claim needs the interval to exclude 0 **and** p < {settings['alpha']}. "
         f"Best base model (chosen on OOF {settings['metrics'][0]}): **{metrics['info']['best_base_model']}**.",
         "",
     ]
@@ -72,13 +76,14 @@ def _comparisons(metrics: dict) -> list[str]:
         a, b = pair.split("_vs_", 1)
         for metric, c in by_metric.items():
             interval = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "none (too few subjects)"
-            rows.append([f"{a} vs {b}", metric, _fmt(c["delta"]), interval, _fmt(c["p_value"]),
-                         f"{c['n_subjects_a_better']} / {c['n_subjects_b_better']} of {c['n_subjects']}", c["conclusion"]])
+            scored = c["n_subjects_with_per_subject_score"]
+            counts = f"{c['n_subjects_a_better']} / {c['n_subjects_b_better']} of {scored}" if scored else "n/a (undefined per subject)"
+            rows.append([f"{a} vs {b}", metric, _fmt(c["delta"]), interval, _fmt_p(c["p_value"]), counts, c["conclusion"]])
             if c["conclusion"].endswith(" better"):
                 winner = c["conclusion"].removesuffix(" better")
                 loser = b if winner == a else a
-                claims.append(f"- **{winner} beats {loser}** on {metric}: delta {_fmt(c['delta'])}, interval {interval}, p = {_fmt(c['p_value'])}.")
-    lines += _table(["comparison (a vs b)", "metric", "delta", "interval", "p", "subjects a better / b better", "conclusion"], rows)
+                claims.append(f"- **{winner} beats {loser}** on {metric}: delta {_fmt(c['delta'])}, interval {interval}, p {_fmt_p(c['p_value'])}.")
+    lines += _table(["comparison (a vs b)", "metric", "delta", "interval", "p", "subjects a better / b better (of those scored)", "conclusion"], rows)
     lines += claims or ["No comparison supports a claim that one model beats another: the differences above are not distinguishable from 0 with these subjects."]
     return [*lines, ""]
 

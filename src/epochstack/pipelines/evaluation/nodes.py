@@ -504,7 +504,7 @@ def compare_models(decisions: pd.DataFrame, context: dict, epoch_metrics: dict, 
         classes = context["classes"]
         result = paired_comparison(
             _codes(paired, "label_a", classes), _codes(paired, "pred_none_a", classes), _codes(paired, "pred_none_b", classes),
-            paired["subject_id_a"].to_numpy(), len(classes), metrics, boot, evaluation["seed"],
+            paired["subject_id_a"].to_numpy(), len(classes), metrics, boot, evaluation["seed"], settings["n_permutations"],
         )
         comparisons[f"{a}_vs_{b}"] = {name: entry | {"conclusion": conclusion(entry, a, b, settings["alpha"])} for name, entry in result.items()}
     return {"comparisons": comparisons, "best_base_model": best_base, "splits": splits, "metrics": metrics, "alpha": settings["alpha"]}
