@@ -10,6 +10,9 @@ from epochstack.evaluation.events import (
     RecordingDetections,
     choose_operating_point,
     fa_target_key,
+    frozen_threshold_scores,
+    hysteresis_candidates,
+    hysteresis_sweep,
     iou_scores,
     szcore_scores,
     taes_counts,
@@ -154,3 +157,40 @@ def test_sensitivity_grows_with_allowed_false_alarms():
     assert all(c["fa_per_24h"] <= target for c, target in zip(chosen, (10, 5, 2.5, 1), strict=True))
     sensitivities = [c["sensitivity"] for c in chosen]
     assert sensitivities == sorted(sensitivities, reverse=True) and sensitivities[0] == 1.0
+
+
+def test_thresholds_chosen_on_one_split_are_applied_unchanged_to_another():
+    rng = np.random.default_rng(1)
+    n = 8640
+
+    def split(noise):
+        truth = np.zeros(n, dtype=bool)
+        for onset in rng.choice(np.arange(50, n - 50, 400), 5, replace=False):
+            truth[onset : onset + 3] = True
+        proba = np.clip(0.6 * truth + rng.random(n) * noise, 0, 1)
+        reference = timeline(np.arange(n)).detected_events(truth)["r"]
+        return timeline(np.arange(n), reference=reference), proba
+
+    oof, oof_proba = split(0.5)
+    test, test_proba = split(0.9)  # a noisier test split: more false alarms at the same threshold
+    curve = threshold_sweep(oof, oof_proba, threshold_grid(oof_proba, 30), STRICT)
+    chosen = {fa_target_key(t): choose_operating_point(curve, "sensitivity", t, "threshold") for t in (5, 1)}
+    applied = frozen_threshold_scores(test, test_proba, chosen, STRICT)
+    for key in chosen:
+        assert applied[key]["threshold"] == chosen[key]["threshold"]
+        assert applied[key]["fa_target_met"] == (applied[key]["fa_per_24h"] <= float(key))
+    assert applied["1"]["fa_per_24h"] > chosen["1"]["fa_per_24h"]  # what a frozen threshold honestly shows
+
+
+def test_hysteresis_sweep_over_a_grid():
+    candidates = hysteresis_candidates(3, [0.0, 0.3], [1, 2])
+    assert len(candidates) == 12 and {c["tau_on"] for c in candidates} == {0.25, 0.5, 0.75}
+    assert min(c["tau_off"] for c in candidates) == 0.0  # 0.25 - 0.3, floored at 0
+    truth = np.zeros(200, dtype=bool)
+    truth[[50, 51, 52, 150, 151]] = True
+    proba = np.where(truth, 0.9, 0.1)
+    proba[100] = 0.8  # a one-epoch blip: min_epochs 2 removes it
+    t = timeline(np.arange(200), reference=timeline(np.arange(200)).detected_events(truth)["r"])
+    points = hysteresis_sweep(t, proba, candidates, STRICT)
+    best = choose_operating_point(points, "f1", None, "tau_on")
+    assert best["min_epochs"] == 2 and best["f1"] == 1.0 and best["fa_per_24h"] == 0.0

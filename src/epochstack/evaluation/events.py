@@ -19,7 +19,7 @@ from scipy.optimize import linear_sum_assignment
 from timescoring.annotations import Annotation
 from timescoring.scoring import EventScoring
 
-from epochstack.evaluation.smoothing import active_runs, segment_ids
+from epochstack.evaluation.smoothing import active_runs, hysteresis_detections, segment_ids
 
 SECONDS_PER_DAY = 86400.0
 # timescoring's EventScoring rasterises events at a fixed 10 Hz, whatever the Annotation's rate:
@@ -266,6 +266,35 @@ def sweep(timeline: EventTimeline, candidates: list[dict], decide: Callable[[dic
 def threshold_sweep(timeline: EventTimeline, positive_proba: np.ndarray, thresholds: np.ndarray, params: EventScoring.Parameters) -> list[dict]:
     """:func:`sweep` of plain thresholds on P(positive): an epoch is positive when ``p >= threshold``."""
     return sweep(timeline, [{"threshold": float(t)} for t in thresholds], lambda c: positive_proba >= c["threshold"], params)
+
+
+def hysteresis_candidates(n_tau_on: int, tau_off_gaps: list[float], min_epochs: list[int]) -> list[dict]:
+    """Hysteresis settings to sweep: ``tau_on`` on an even grid inside (0, 1), ``tau_off = tau_on - gap``
+    (at least 0) for each gap, and each minimum detection length in epochs."""
+    tau_on = np.linspace(0, 1, n_tau_on + 2)[1:-1]
+    return [
+        {"tau_on": round(float(on), 6), "tau_off": round(max(0.0, float(on) - gap), 6), "min_epochs": int(n)}
+        for on in tau_on for gap in tau_off_gaps for n in min_epochs
+    ]
+
+
+def hysteresis_sweep(timeline: EventTimeline, positive_proba: np.ndarray, candidates: list[dict], params: EventScoring.Parameters) -> list[dict]:
+    """:func:`sweep` of hysteresis settings (``tau_on``, ``tau_off``, ``min_epochs``) within the timeline's segments."""
+    return sweep(timeline, candidates, lambda c: hysteresis_detections(positive_proba, timeline.segments, c["tau_on"], c["tau_off"], c["min_epochs"]), params)
+
+
+def frozen_threshold_scores(timeline: EventTimeline, positive_proba: np.ndarray, chosen: dict[str, dict], params: EventScoring.Parameters) -> dict[str, dict]:
+    """Scores on this timeline of thresholds chosen elsewhere (``chosen``: false-alarm target key ->
+    point with a ``threshold``), and whether each target's FA/24 h is met here."""
+    result = {}
+    for key, point in chosen.items():
+        scores = timeline.score(positive_proba >= point["threshold"], params)
+        result[key] = {
+            "threshold": point["threshold"],
+            **{k: scores[k] for k in ("sensitivity", "fa_per_24h", "precision")},
+            "fa_target_met": bool(scores["fa_per_24h"] <= float(key.replace("_", "."))),
+        }
+    return result
 
 
 OBJECTIVES = ("sensitivity", "f1")

@@ -154,3 +154,9 @@ def remove_short_events(active: np.ndarray, min_epochs: int, segments: np.ndarra
     for start, length in zip(starts[lengths < min_epochs], lengths[lengths < min_epochs], strict=True):
         active[start : start + length] = False
     return active
+
+
+def hysteresis_detections(positive_proba: np.ndarray, segments: np.ndarray, tau_on: float, tau_off: float, min_epochs: int) -> np.ndarray:
+    """Hysteresis on P(positive), then detections shorter than ``min_epochs`` epochs dropped;
+    within segments."""
+    return remove_short_events(hysteresis(positive_proba, tau_on, tau_off, segments), min_epochs, segments)

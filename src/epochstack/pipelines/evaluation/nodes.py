@@ -38,9 +38,8 @@ from epochstack.evaluation.smoothing import (
     effective_prior,
     hmm_parameters,
     hmm_smooth,
-    hysteresis,
+    hysteresis_detections,
     median_smooth,
-    remove_short_events,
     segment_ids,
     segment_slices,
 )
@@ -193,21 +192,8 @@ def _timeline(rows: pd.DataFrame, events: pd.DataFrame, positive: str) -> ev.Eve
     return ev.EventTimeline.build(rows["recording_id"], rows["epoch_index"], rows["t_start_s"], rows["duration_s"], _reference_events(rows, events, positive))
 
 
-def _hysteresis_decisions(proba: np.ndarray, segments: np.ndarray, point: dict) -> np.ndarray:
-    active = hysteresis(proba, point["tau_on"], point["tau_off"], segments)
-    return remove_short_events(active, point["min_epochs"], segments)
-
-
-def _hysteresis_sweep(timeline: ev.EventTimeline, proba: np.ndarray, segments: np.ndarray, settings: dict, params: EventScoring.Parameters) -> list[dict]:
-    return ev.sweep(timeline, _hysteresis_candidates(settings), lambda c: _hysteresis_decisions(proba, segments, c), params)
-
-
-def _hysteresis_candidates(settings: dict) -> list[dict]:
-    tau_on = np.linspace(0, 1, settings["n_tau_on"] + 2)[1:-1]
-    return [
-        {"tau_on": round(float(on), 6), "tau_off": round(max(0.0, float(on) - gap), 6), "min_epochs": int(n)}
-        for on in tau_on for gap in settings["tau_off_gaps"] for n in settings["min_epochs"]
-    ]
+def _hysteresis_decisions(rows: pd.DataFrame, positive: str, point: dict) -> np.ndarray:
+    return hysteresis_detections(rows[f"proba_{positive}"].to_numpy(), rows["segment"].to_numpy(), point["tau_on"], point["tau_off"], point["min_epochs"])
 
 
 def choose_operating_points(scoring_table: pd.DataFrame, context: dict, events: pd.DataFrame, evaluation: dict) -> dict:
@@ -224,10 +210,11 @@ def choose_operating_points(scoring_table: pd.DataFrame, context: dict, events: 
     oof = scoring_table[scoring_table["split"] == "oof"]
     for model, rows in oof.groupby("model", sort=True):
         timeline = _timeline(rows, events, positive)
-        proba, segments = rows[f"proba_{positive}"].to_numpy(), rows["segment"].to_numpy()
+        proba = rows[f"proba_{positive}"].to_numpy()
         curve = ev.threshold_sweep(timeline, proba, ev.threshold_grid(proba, settings["n_thresholds"]), params)
         at_fa = {ev.fa_target_key(t): ev.choose_operating_point(curve, "sensitivity", t, "threshold") for t in settings["fa_targets"]}
-        grid = _hysteresis_sweep(timeline, proba, segments, hyst, params)
+        candidates = ev.hysteresis_candidates(hyst["n_tau_on"], hyst["tau_off_gaps"], hyst["min_epochs"])
+        grid = ev.hysteresis_sweep(timeline, proba, candidates, params)
         chosen = ev.choose_operating_point(grid, hyst["objective"], hyst.get("max_fa_per_24h"), "tau_on")
         epoch_s = float(rows["duration_s"].median())
         points[model] = {"at_fa": at_fa, "hysteresis": {**chosen, "min_duration_s": chosen["min_epochs"] * epoch_s, "objective": hyst["objective"]}}
@@ -310,7 +297,7 @@ def smooth_predictions(scoring_table: pd.DataFrame, context: dict, operating_poi
         others = proba.copy()
         others[:, k] = -1  # off epochs take the most probable other class
         for model, idx in scoring_table.groupby("model").indices.items():
-            active = _hysteresis_decisions(proba[idx, k], segments[idx], operating_points[model]["hysteresis"])
+            active = _hysteresis_decisions(scoring_table.iloc[idx], positive, operating_points[model]["hysteresis"])
             decisions["hysteresis"][idx] = np.where(active, k, others[idx].argmax(axis=1))
     names = np.asarray(classes, dtype=object)
     return scoring_table.assign(pred_none=scoring_table["pred"], **{f"pred_{m}": names[codes] for m, codes in decisions.items()})
@@ -373,18 +360,8 @@ def compute_epoch_metrics(decisions: pd.DataFrame, context: dict, evaluation: di
 # --- event metrics -------------------------------------------------------------------------------
 
 
-def _at_fa(timeline: ev.EventTimeline, proba: np.ndarray, chosen: dict, params: EventScoring.Parameters) -> dict:
-    """Scores of the frozen thresholds (chosen on OOF) on this split."""
-    result = {}
-    for key, point in chosen.items():
-        scores = timeline.score(proba >= point["threshold"], params)
-        target = float(key.replace("_", "."))
-        result[key] = {
-            "threshold": point["threshold"], "chosen_on": "oof",
-            **{k: scores[k] for k in ("sensitivity", "fa_per_24h", "precision")},
-            "fa_target_met": bool(scores["fa_per_24h"] <= target),
-        }
-    return result
+def _frozen_at_fa(timeline: ev.EventTimeline, proba: np.ndarray, chosen: dict, params: EventScoring.Parameters) -> dict:
+    return {key: {**scores, "chosen_on": "oof"} for key, scores in ev.frozen_threshold_scores(timeline, proba, chosen, params).items()}
 
 
 def compute_event_metrics(decisions: pd.DataFrame, context: dict, events: pd.DataFrame, operating_points: dict, evaluation: dict) -> tuple[dict, pd.DataFrame]:
@@ -408,7 +385,7 @@ def compute_event_metrics(decisions: pd.DataFrame, context: dict, events: pd.Dat
         for method in [RAW, *context["smoothing_methods"]]:
             detected = timeline.detected_events(rows[f"pred_{method}"].to_numpy() == positive)
             by_method[method] = ev.event_scores(timeline.detections(detected), params, settings["min_iou"])
-        split_events = by_method.pop(RAW) | {"n_unscored_reference_events": timeline.n_unscored_events, "at_fa": _at_fa(timeline, proba, operating_points[model]["at_fa"], params)}
+        split_events = by_method.pop(RAW) | {"n_unscored_reference_events": timeline.n_unscored_events, "at_fa": _frozen_at_fa(timeline, proba, operating_points[model]["at_fa"], params)}
         models.setdefault(model, {})[split] = {"events": split_events, "smoothing": {m: {"events": s} for m, s in by_method.items()}}
         if model == context["reference_model"]:
             curve = ev.threshold_sweep(timeline, proba, ev.threshold_grid(proba, settings["n_thresholds"]), params)
@@ -445,9 +422,10 @@ def filter_events(decisions: pd.DataFrame, context: dict, events: pd.DataFrame, 
         if rows.empty:
             continue
         timelines[split] = _timeline(rows, events, positive)
-        proba, segments = rows[f"proba_{positive}"].to_numpy(), rows["segment"].to_numpy()
-        active = _hysteresis_decisions(proba, segments, point)
-        tables[split] = ef.detection_table(timelines[split], active, proba, rows["fold"].to_numpy(), _feature_frame(features, rows["epoch_id"]), settings["aggregations"], tolerance)
+        tables[split] = ef.detection_table(
+            timelines[split], _hysteresis_decisions(rows, positive, point), rows[f"proba_{positive}"].to_numpy(), rows["fold"].to_numpy(),
+            _feature_frame(features, rows["epoch_id"]), settings["aggregations"], tolerance,
+        )
     train = tables["oof"]
     keep = {"oof": ef.cross_fitted_keep(train, settings, evaluation["seed"])}
     if "test" in tables:
