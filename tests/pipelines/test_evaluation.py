@@ -1,5 +1,6 @@
 """evaluation in real Kedro sessions on hand-made predictions (sleep and seizure-like tasks)."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -223,3 +224,21 @@ def test_hmm_is_fit_on_training_labels_only():
     fold0_changed = fitted(0)  # fold 0's labels steer the models of fold 1 and of the test set only
     assert np.allclose(fold0_changed[0][0], original[0][0])
     assert not np.allclose(fold0_changed[1][0], original[1][0]) and not np.allclose(fold0_changed[-1][0], original[-1][0])
+
+
+def test_a_wrong_evaluation_parameter_is_named():
+    from epochstack.errors import ParameterError
+    from epochstack.pipelines.evaluation import nodes
+
+    table, folds, predictions = hand_made_inputs(SLEEP, np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.0, 0.9]]))
+    evaluation = OmegaConfigLoader(str(PROJECT_CONF), base_env="base", default_run_env="local")["parameters"]["evaluation"]
+    scoring, n_unlabelled = nodes.build_scoring_table(predictions, table, evaluation)
+    for path, value, name in ((("protocol",), "nestd", "evaluation.protocol"),
+                              (("smoothing", "hysteresis", "objective"), "auc", "evaluation.smoothing.hysteresis.objective")):
+        wrong = copy.deepcopy(evaluation)
+        target = wrong
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        with pytest.raises(ParameterError, match=name):
+            nodes.evaluation_context(scoring, n_unlabelled, table, NO_EVENTS, wrong, "three_class")

@@ -24,6 +24,7 @@ from epochstack.evaluation import plots
 from epochstack.evaluation.calibration import reliability_curves
 from epochstack.evaluation.comparisons import conclusion, paired_comparison
 from epochstack.evaluation.metrics import (
+    CONFUSION_SCORES,
     bootstrap_intervals,
     confusion_counts,
     label_indices,
@@ -45,6 +46,7 @@ from epochstack.evaluation.smoothing import (
 )
 from epochstack.evaluation.structure import structure_metrics
 from epochstack.models.labels import class_list, proba_columns
+from epochstack.models.splits import TEST_FOLD
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +128,28 @@ def _warn_unknown_classes(source: str, names: set[str], classes: list[str]) -> N
         logger.warning("%s names %s, which are not classes of this dataset %s: ignored.", source, unknown, classes)
 
 
+def _check_settings(evaluation: dict) -> None:
+    """Wrong values in the evaluation parameters, named before anything is computed."""
+    hyst, comparisons = evaluation["smoothing"]["hysteresis"], evaluation["comparisons"]
+    checks = [  # (parameter, value, valid, fix)
+        ("smoothing.hysteresis.objective", hyst["objective"], hyst["objective"] in ev.OBJECTIVES, f"use one of {list(ev.OBJECTIVES)}."),
+        ("smoothing.hysteresis.n_tau_on", hyst["n_tau_on"], int(hyst["n_tau_on"]) >= 1, "use at least 1."),
+        ("smoothing.hysteresis.tau_off_gaps", hyst["tau_off_gaps"], bool(hyst["tau_off_gaps"]) and all(0 <= g < 1 for g in hyst["tau_off_gaps"]), "list gaps in [0, 1)."),
+        ("smoothing.hysteresis.min_epochs", hyst["min_epochs"], bool(hyst["min_epochs"]) and all(int(n) >= 1 for n in hyst["min_epochs"]), "list whole numbers >= 1."),
+        ("comparisons.metrics", comparisons["metrics"], bool(comparisons["metrics"]) and set(comparisons["metrics"]) <= set(CONFUSION_SCORES), f"list some of {list(CONFUSION_SCORES)}."),
+        ("bootstrap.min_subjects", evaluation["bootstrap"]["min_subjects"], int(evaluation["bootstrap"]["min_subjects"]) >= 2, "use at least 2 (10 recommended)."),
+    ]
+    for name, value, valid, fix in checks:
+        if not valid:
+            raise ParameterError(f"evaluation.{name}", f"is {value!r}.", fix)
+
+
 def evaluation_context(scoring_table: pd.DataFrame, n_unlabelled: int, epoch_table: pd.DataFrame, events: pd.DataFrame, evaluation: dict, label_mapping: str) -> dict:
     """Settings checked once, before anything is scored: protocol, smoothing methods, reference
     model, positive class, impossible transitions for ``dataset.label_mapping``, class names in
     targets (a warning names unknown ones)."""
     classes = class_list(epoch_table)
+    _check_settings(evaluation)
     protocol = evaluation.get("protocol")
     if protocol not in PROTOCOLS:
         raise ParameterError("evaluation.protocol", f"is {protocol!r}.", f"use one of {list(PROTOCOLS)}.")
@@ -254,7 +273,7 @@ def hmm_models(epoch_table: pd.DataFrame, folds: pd.DataFrame, smoothing: dict) 
         return hmm_parameters(seqs, len(classes), hmm["pseudo_count"], hmm["self_transition_pseudo_count"])
 
     models = {fold: fit([f for f in sequences if f != fold]) for fold in sequences}
-    models[-1] = fit(list(sequences))
+    models[TEST_FOLD] = fit(list(sequences))
     return models
 
 
@@ -265,7 +284,7 @@ def effective_priors(scoring_table: pd.DataFrame, classes: list[str]) -> dict[st
     priors: dict[str, dict[int, np.ndarray]] = {}
     for model, rows in oof.groupby("model"):
         proba, fold = rows[proba_columns(classes)].to_numpy(dtype=float), rows["fold"].to_numpy()
-        priors[model] = {int(k): effective_prior(proba[fold != k]) for k in np.unique(fold)} | {-1: effective_prior(proba)}
+        priors[model] = {int(k): effective_prior(proba[fold != k]) for k in np.unique(fold)} | {TEST_FOLD: effective_prior(proba)}
     return priors
 
 
@@ -286,7 +305,7 @@ def smooth_predictions(scoring_table: pd.DataFrame, context: dict, operating_poi
     for rows in segment_slices(segments):
         p = proba[rows]
         if "hmm" in methods:
-            fold = -1 if splits[rows.start] == "test" else int(fold_of[rows.start])
+            fold = TEST_FOLD if splits[rows.start] == "test" else int(fold_of[rows.start])
             if fold not in hmm:
                 raise InputDataError("model_predictions", f"OOF rows of fold {fold}, which is not a CV fold of `folds` {sorted(hmm)}.", "re-run stacking with the current folds.")
             decisions["hmm"][rows] = hmm_smooth(p, *hmm[fold], priors[models[rows.start]][fold])
