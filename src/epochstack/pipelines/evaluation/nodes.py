@@ -489,7 +489,9 @@ def compare_models(decisions: pd.DataFrame, context: dict, epoch_metrics: dict, 
     base = [m for m in models if m != reference]
     oof_score = {m: epoch_metrics["models"][m].get("oof", {}).get(metrics[0], float("nan")) for m in base}
     best_base = max(base, key=lambda m: (np.nan_to_num(oof_score[m], nan=-np.inf), m)) if base else None
-    pairs = [(reference, m) for m in base] + [tuple(p) for p in settings.get("extra_pairs") or []]
+    # the pre-specified comparison (reference vs the best base model) first, then the others
+    ordered = sorted(base, key=lambda m: m != best_base)
+    pairs = [(reference, m) for m in ordered] + [tuple(p) for p in settings.get("extra_pairs") or []]
     unknown = sorted({m for pair in pairs for m in pair} - set(models))
     if unknown:
         raise ParameterError("evaluation.comparisons.extra_pairs", f"names models {unknown} without predictions (models: {models}).", "name scored models.")
