@@ -164,6 +164,9 @@ def evaluation_context(scoring_table: pd.DataFrame, n_unlabelled: int, epoch_tab
     positive = positive_class(events, classes, evaluation)
     if positive is None and "hysteresis" in methods:
         methods.remove("hysteresis")
+    shortest_epoch_s = float(scoring_table["duration_s"].min()) if len(scoring_table) else float("nan")
+    if positive is not None and shortest_epoch_s / 10 < ev.TIMESCORING_RESOLUTION_S:
+        logger.warning("Epochs of %.2f s: any-overlap scoring resolves %.1f s (timescoring's 10 Hz), coarser than a tenth of an epoch.", shortest_epoch_s, ev.TIMESCORING_RESOLUTION_S)
     needs_oof = positive is not None or "hmm" in methods
     without_oof = sorted(set(models) - set(scoring_table.loc[scoring_table["split"] == "oof", "model"]))
     if needs_oof and without_oof:
