@@ -7,17 +7,9 @@ thousand replicates cost one matrix product rather than a thousand scikit-learn 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    brier_score_loss,
-    cohen_kappa_score,
-    log_loss,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from epochstack.errors import InputDataError
 from epochstack.evaluation.calibration import ece_per_class
@@ -70,25 +62,21 @@ def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
 def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     """Metrics of hard decisions (integer codes): accuracy, balanced accuracy, macro F1, kappa, per-class P/R/F1.
 
-    Balanced accuracy averages recall over classes present in ``y_true`` and macro F1 averages F1
-    over classes present in ``y_true`` or ``y_pred``, as scikit-learn's scorers do; both come from
-    the one ``precision_recall_fscore_support`` call.
+    One scorer: everything comes from the confusion matrix through :func:`scores_from_confusion`
+    (the definitions of scikit-learn's scorers, checked against them in the tests), so headline
+    numbers, per-subject tables, bootstrap replicates and paired comparisons cannot disagree.
     """
-    labels = np.arange(len(classes))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    predicted = np.bincount(y_pred, minlength=len(classes))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        kappa = cohen_kappa_score(y_true, y_pred, labels=labels)
+    cm = confusion_counts(y_true, y_pred, len(classes))
+    scores = scores_from_confusion(cm)
+    support, predicted, hits = cm.sum(axis=1), cm.sum(axis=0), np.diagonal(cm)
+    precision = np.divide(hits, predicted, out=np.zeros(len(classes)), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros(len(classes)), where=support > 0)
     return {
         "n_epochs": len(y_true),
-        "accuracy": float(np.mean(y_true == y_pred)),
-        "balanced_accuracy": float(recall[support > 0].mean()),
-        "macro_f1": float(f1[(support > 0) | (predicted > 0)].mean()),
-        "cohen_kappa": float(kappa),
+        **{name: float(scores[name]) for name in CONFUSION_SCORES},
         "precision_per_class": dict(zip(classes, precision.tolist(), strict=True)),
         "recall_per_class": dict(zip(classes, recall.tolist(), strict=True)),
-        "f1_per_class": dict(zip(classes, f1.tolist(), strict=True)),
+        "f1_per_class": dict(zip(classes, scores["f1"].tolist(), strict=True)),
         "support_per_class": dict(zip(classes, support.astype(int).tolist(), strict=True)),
     }
 
@@ -96,8 +84,14 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) ->
 def probability_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10) -> dict:
     """One-vs-rest AUROC per class, log loss, Brier score and ECE per class of ``proba`` (n, K).
 
-    AUROC of a class absent from (or alone in) ``y_true`` is undefined: NaN.
+    AUROC of a class absent from (or alone in) ``y_true`` is undefined: NaN. Rows are
+    renormalised to sum to 1 (float32 networks are off by ~1e-7, which scikit-learn warns about);
+    rows off by more than 1e-3 are an error, not rounding.
     """
+    totals = proba.sum(axis=1, keepdims=True)
+    if len(proba) and np.abs(totals - 1).max() > 1e-3:
+        raise InputDataError("model_predictions", f"class probabilities sum to {float(totals.min()):.4f}..{float(totals.max()):.4f}, not 1.", "write probabilities (softmax outputs), one column per class.")
+    proba = proba / totals
     labels = np.arange(len(classes))
     onehot = y_true[:, None] == labels[None, :]
     auroc = {
@@ -122,13 +116,43 @@ def subject_confusions(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndar
 
 
 def per_subject_metrics(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, classes: list[str]) -> pd.DataFrame:
-    """One row per subject: ``subject_id, n_epochs`` and the :data:`CONFUSION_SCORES`."""
+    """One row per subject: ``subject_id, n_epochs`` and the :data:`CONFUSION_SCORES`.
+
+    A subject whose true labels hold one class (e.g. one epoch per subject, trial datasets) has no
+    agreement beyond chance to measure: its kappa is NaN (0 or undefined otherwise, whatever the
+    predictions), so it stays out of the per-subject spread.
+    """
     subject_ids, cms = subject_confusions(y_true, y_pred, subjects, len(classes))
     scores = scores_from_confusion(cms)
+    scores["cohen_kappa"] = np.where((cms.sum(axis=2) > 0).sum(axis=1) > 1, scores["cohen_kappa"], np.nan)
     table = pd.DataFrame({"subject_id": subject_ids, "n_epochs": cms.sum(axis=(1, 2))})
     for name in CONFUSION_SCORES:
         table[name] = scores[name]
     return table
+
+
+def subject_resamples(n_subjects: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_subjects)`` counts: how often each subject is drawn in each bootstrap replicate
+    (subjects drawn with replacement, the unit of independence). Paired comparisons apply the
+    same draws to both models."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_subjects, np.full(n_subjects, 1.0 / n_subjects), size=n_boot)
+
+
+def percentile_interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates (NaN replicates ignored)."""
+    low, high = np.nanpercentile(replicates, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(low), float(high)
+
+
+def too_few_subjects(n_subjects: int, min_subjects: int) -> str | None:
+    """Why no bootstrap interval is given, or None when there are enough subjects."""
+    if n_subjects >= min_subjects:
+        return None
+    return (
+        f"{n_subjects} subjects < {min_subjects}: a percentile bootstrap over so few clusters does not "
+        "cover (its replicates are a handful of distinct subject mixtures); read the per-subject spread instead."
+    )
 
 
 def bootstrap_intervals(
@@ -146,16 +170,36 @@ def bootstrap_intervals(
     confusion matrices, so epochs of one subject stay together.
     """
     _, cms = subject_confusions(y_true, y_pred, subjects, len(classes))
-    rng = np.random.default_rng(seed)
-    n_subjects = len(cms)
-    draws = rng.multinomial(n_subjects, np.full(n_subjects, 1.0 / n_subjects), size=n_boot)
+    draws = subject_resamples(len(cms), n_boot, seed)
     replicates = scores_from_confusion(np.einsum("bs,skl->bkl", draws, cms))
-    tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     intervals = {}
     for name in CONFUSION_SCORES:
-        low, high = np.nanpercentile(replicates[name], tails)
-        intervals[name] = {"low": float(low), "high": float(high)}
+        low, high = percentile_interval(replicates[name], level)
+        intervals[name] = {"low": low, "high": high}
     for k, c in enumerate(classes):
-        low, high = np.nanpercentile(replicates["f1"][:, k], tails)
-        intervals[f"f1_{c}"] = {"low": float(low), "high": float(high)}
+        low, high = percentile_interval(replicates["f1"][:, k], level)
+        intervals[f"f1_{c}"] = {"low": low, "high": high}
     return intervals
+
+
+def summarise_subjects(table: pd.DataFrame, metrics: tuple[str, ...] = CONFUSION_SCORES) -> dict[str, dict[str, float]]:
+    """Spread of per-subject scores (rows of a :func:`per_subject_metrics` table), per metric:
+    ``n_subjects`` (with a defined score), ``mean``, ``sd`` (sample, ddof 1), ``median``, ``q25``,
+    ``q75`` and ``iqr`` (``q75 - q25``). Undefined scores (e.g. kappa of a one-class subject) are
+    left out; statistics that need more subjects than there are are NaN.
+    """
+    summary = {}
+    for name in metrics:
+        values = table[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        q25, median, q75 = np.percentile(values, [25, 50, 75]) if len(values) else (np.nan,) * 3
+        summary[name] = {
+            "n_subjects": len(values),
+            "mean": float(values.mean()) if len(values) else float("nan"),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "median": float(median),
+            "q25": float(q25),
+            "q75": float(q75),
+            "iqr": float(q75 - q25),
+        }
+    return summary

@@ -51,17 +51,23 @@ def reliability_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], ece: di
     return fig
 
 
-def fa_curve_figure(curves: dict[str, pd.DataFrame], fa_targets: list[float], title: str) -> Figure:
-    """Sensitivity against false alarms per 24 h over a threshold sweep, one line per split."""
-    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+def fa_curve_figure(curves: dict[str, pd.DataFrame], frozen: dict[str, dict[str, dict]], fa_targets: list[float], title: str) -> Figure:
+    """Sensitivity against false alarms per 24 h over a threshold sweep, one line per split, with
+    the operating points chosen on OOF (``frozen[split][target]``: sensitivity, fa_per_24h) marked
+    where they land on each split. The test line is a diagnostic: nothing is chosen on it."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     for name, curve in curves.items():
         ordered = curve.sort_values("fa_per_24h")
-        ax.plot(ordered["fa_per_24h"], ordered["sensitivity"], marker=".", label=name)
+        line = ax.plot(ordered["fa_per_24h"], ordered["sensitivity"], marker=".", alpha=0.6, label=f"{name} sweep" + (" (diagnostic)" if name == "test" else ""))[0]
+        points = pd.DataFrame(frozen.get(name, {})).T
+        if not points.empty:
+            ax.plot(points["fa_per_24h"].astype(float), points["sensitivity"].astype(float), ls="none", marker="D", ms=7,
+                    color=line.get_color(), markeredgecolor="black", label=f"{name}: thresholds frozen from OOF")
     for target in fa_targets:
         ax.axvline(target, color="grey", lw=0.8, ls=":")
     ax.set_xscale("symlog", linthresh=1)
-    ax.set(xlabel="false alarms per 24 h", ylabel="sensitivity (any-overlap)", xlim=(0, None), ylim=(0, 1.02), title=title)
-    ax.legend()
+    ax.set(xlabel="false alarms per 24 h (scored time)", ylabel="sensitivity (any-overlap)", xlim=(0, None), ylim=(0, 1.02), title=title)
+    ax.legend(fontsize="small")
     return fig
 
 
@@ -80,4 +86,21 @@ def model_comparison_figure(table: pd.DataFrame, title: str) -> Figure:
     table.plot.bar(ax=ax, rot=0)
     ax.set(ylim=(0, 1), ylabel="score", title=title)
     ax.legend(fontsize="small", loc="lower right")
+    return fig
+
+
+def paired_comparison_figure(comparisons: dict[str, dict[str, dict]], title: str) -> Figure:
+    """Paired differences (model a - model b) per comparison and metric, with their bootstrap
+    interval where there is one (a bare marker where there are too few subjects)."""
+    rows = [(pair, metric, c) for pair, by_metric in comparisons.items() for metric, c in by_metric.items()]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.5), layout="constrained")
+    for y, (_, metric, c) in enumerate(rows):
+        low, high = c.get("ci_low"), c.get("ci_high")
+        if low is not None and high is not None:
+            ax.plot([low, high], [y, y], color="black", lw=1.5)
+        ax.plot([c["delta"]], [y], marker="o", color="tab:blue" if metric == rows[0][1] else "tab:orange")
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(range(len(rows)), [f"{pair.replace('_vs_', ' - ')} ({metric})" for pair, metric, _ in rows])
+    ax.invert_yaxis()
+    ax.set(xlabel="difference (a - b), pooled over subjects", title=title)
     return fig

@@ -5,12 +5,21 @@ from __future__ import annotations
 import math
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "cohen_kappa")
+ESTIMATE_WORDS = {
+    "held_out": "held-out test subjects",
+    "oof_nested": "out-of-fold predictions of the outer CV folds, tuning nested inside them (unbiased)",
+    "oof_selection_biased": "out-of-fold predictions, **selection-biased**: tuning saw these folds (non-nested), read them as optimistic",
+}
 
 
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _fmt_p(value) -> str:
+    return "< 0.001" if isinstance(value, float) and 0 <= value < 0.001 else _fmt(value)
 
 
 def _row(cells) -> str:
@@ -21,9 +30,16 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows), ""]
 
 
-def _interval(scores: dict, name: str) -> str:
-    ci = scores.get("ci", {}).get(name)
+def _pooled(scores: dict, name: str) -> str:
+    ci = (scores.get("ci") or {}).get(name)
     return f"{_fmt(scores.get(name))} [{_fmt(ci['low'])}, {_fmt(ci['high'])}]" if ci else _fmt(scores.get(name))
+
+
+def _spread(scores: dict, name: str) -> str:
+    s = (scores.get("per_subject") or {}).get(name)
+    if not s:
+        return "n/a"
+    return f"{_fmt(s['mean'])} ± {_fmt(s['sd'])}; {_fmt(s['median'])} [{_fmt(s['q25'])}, {_fmt(s['q75'])}] (n={s['n_subjects']})"
 
 
 def _targets(scores: dict, targets: dict) -> list[str]:
@@ -33,31 +49,112 @@ def _targets(scores: dict, targets: dict) -> list[str]:
             rows += [[f"{name}.{c}", _fmt(scores.get(name, {}).get(c)), f">= {t}", _passes(scores.get(name, {}).get(c), t)] for c, t in threshold.items()]
         else:
             rows.append([name, _fmt(scores.get(name)), f">= {threshold}", _passes(scores.get(name), threshold)])
-    return _table(["target", "test (stack, raw)", "goal", "met"], rows)
+    return _table(["target", "test (reference model, raw)", "goal", "met"], rows)
 
 
 def _passes(value, threshold) -> str:
     return "yes" if value is not None and math.isfinite(value) and value >= threshold else "**no**"
 
 
+def _comparisons(metrics: dict) -> list[str]:
+    settings = metrics["info"]["comparisons"]
+    comparisons = metrics["comparisons"]
+    if not comparisons:
+        return []
+    lines = [
+        "## Paired comparisons",
+        "",
+        f"Subject-level and paired: every model scored on the same epochs of the subjects of {' + '.join(settings['splits'])}. "
+        "`delta` = metric(a) - metric(b) pooled over those subjects; interval: paired subject bootstrap "
+        f"(same draws for both models, only with >= {metrics['info']['bootstrap_min_subjects']} subjects); p: paired permutation test "
+        f"(each subject's two predictions swapped at random). A claim needs the interval to exclude 0 **and** p < {settings['alpha']}. "
+        f"Best base model (chosen on OOF {settings['metrics'][0]}): **{metrics['info']['best_base_model']}**.",
+        "",
+    ]
+    rows, claims = [], []
+    for pair, by_metric in comparisons.items():
+        a, b = pair.split("_vs_", 1)
+        for metric, c in by_metric.items():
+            interval = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "none (too few subjects)"
+            scored = c["n_subjects_with_per_subject_score"]
+            counts = f"{c['n_subjects_a_better']} / {c['n_subjects_b_better']} of {scored}" if scored else "n/a (undefined per subject)"
+            rows.append([f"{a} vs {b}", metric, _fmt(c["delta"]), interval, _fmt_p(c["p_value"]), counts, c["conclusion"]])
+            if c["conclusion"].endswith(" better"):
+                winner = c["conclusion"].removesuffix(" better")
+                loser = b if winner == a else a
+                claims.append(f"- **{winner} beats {loser}** on {metric}: delta {_fmt(c['delta'])}, interval {interval}, p {_fmt_p(c['p_value'])}.")
+    lines += _table(["comparison (a vs b)", "metric", "delta", "interval", "p", "subjects a better / b better (of those scored)", "conclusion"], rows)
+    lines += claims or ["No comparison supports a claim that one model beats another: the differences above are not distinguishable from 0 with these subjects."]
+    return [*lines, ""]
+
+
+def _events(metrics: dict, variants: dict) -> list[str]:
+    test, oof, info = metrics["test"], metrics["oof"], metrics["info"]
+    reference = info["reference_model"]
+    point = metrics["models"][reference].get("operating_points", {}).get("hysteresis", {})
+    lines = [
+        "## Events (detection)",
+        "",
+        f"Positive class: **{info['positive_class']}**. Any-overlap scoring by `timescoring` (szCORE, 0.1 s resolution); TAES after NEDC; "
+        "false alarms per 24 h over scored time only. Every threshold below was **chosen on the reference model's OOF predictions and "
+        "applied unchanged to test**.",
+        "",
+        f"Hysteresis (chosen on OOF, objective {point.get('objective')}): tau_on {_fmt(point.get('tau_on'))}, tau_off {_fmt(point.get('tau_off'))}, "
+        f"minimum {point.get('min_epochs')} epochs ({_fmt(point.get('min_duration_s'))} s); OOF sensitivity {_fmt(point.get('sensitivity'))} at "
+        f"{_fmt(point.get('fa_per_24h'))} FA/24h.",
+        "",
+    ]
+    rows = []
+    for key, t in test["events"].get("at_fa", {}).items():
+        o = oof["events"]["at_fa"].get(key, {})
+        rows.append([key.replace("_", "."), _fmt(t["threshold"]), _fmt(o.get("sensitivity")), _fmt(o.get("fa_per_24h")),
+                     _fmt(t["sensitivity"]), _fmt(t["fa_per_24h"]), "yes" if t["fa_target_met"] else "**no**"])
+    lines += _table(["FA/24h target", "threshold (from OOF)", "OOF sensitivity", "OOF FA/24h", "test sensitivity", "test FA/24h", "test within target"], rows)
+    rows = []
+    for name, s in variants.items():
+        e = s["events"]
+        rows.append([name, _fmt(e["sensitivity"]), _fmt(e["precision"]), _fmt(e["f1"]), _fmt(e["fa_per_24h"]),
+                     _fmt(e["taes"]["sensitivity"]), _fmt(e["taes"]["fa_per_24h"]), _fmt(e["iou"]["f1"])])
+    lines += _table(["smoothing (test)", "sensitivity", "precision", "F1", "FA/24h", "TAES sensitivity", "TAES FA/24h", "IoU F1"], rows)
+    filtered = [(split, metrics[split]["events"]["event_filter"]) for split in ("oof", "test") if "event_filter" in metrics[split].get("events", {})]
+    if filtered:
+        lines += ["Second-stage event filter (random forest over the hysteresis detections, trained on OOF detections only; OOF rows cross-fitted over folds):", ""]
+        lines += _table(
+            ["split", "detections", "kept", "sensitivity before -> after", "FA/24h before -> after", "filter abstained (one-class training)"],
+            [[split, f["n_detections"], f["n_kept"], f"{_fmt(f['before']['sensitivity'])} -> {_fmt(f['after']['sensitivity'])}",
+              f"{_fmt(f['before']['fa_per_24h'])} -> {_fmt(f['after']['fa_per_24h'])}", f["abstained"]] for split, f in filtered],
+        )
+    lines += ["The test threshold sweep (`sensitivity_fa_curve.csv`, `plots/sensitivity_vs_fa.png`) is a diagnostic curve: nothing is chosen on it.", ""]
+    return lines
+
+
 def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[str]) -> str:
-    """Markdown: headline test metrics with subject-bootstrap intervals, targets, smoothing
-    comparison, event metrics (detection tasks), per-model table and the list of plots."""
+    """Markdown: protocol, headline metrics with per-subject spread (intervals only with enough
+    subjects), paired comparisons and the claims they support, targets, smoothing, events with
+    frozen operating points and the event filter, per-model table and the list of plots."""
     info = metrics["info"]
     test, oof = metrics["test"], metrics["oof"]
+    oof_words = ESTIMATE_WORDS.get(oof.get("estimate"), "OOF")
     lines = [
         "# Evaluation report",
         "",
-        f"Reference model: **{info['reference_model']}**. Top-level `test.*` / `oof.*` metrics are its **raw** "
-        f"predictions (no smoothing); smoothed variants ({', '.join(info['smoothing_methods']) or 'none'}) are reported beside them "
-        "under `*.smoothing.<method>.*`. Test = held-out subjects (fold -1); OOF = cross-validation epochs, "
-        f"each predicted by a model that never saw its subject. Intervals: {info['bootstrap_level']:.0%} bootstrap over subjects.",
+        f"Protocol: **{metrics['protocol']}**. Reference model: **{info['reference_model']}**; top-level numbers are its **raw** predictions "
+        f"(no smoothing); smoothed variants ({', '.join(info['smoothing_methods']) or 'none'}) are reported beside them. "
+        f"Test = held-out subjects (fold -1). OOF = {oof_words}.",
         "",
         f"Epochs scored: {info['n_test_epochs']} test, {info['n_oof_epochs']} OOF; unlabelled epochs excluded: {info['n_unlabelled_excluded']}.",
         "",
         "## Headline (raw predictions)",
         "",
-        *_table(["metric", "test", "oof"], [[m, _interval(test, m), _interval(oof, m)] for m in HEADLINE]),
+        f"Pooled over epochs; `[low, high]` is a {info['bootstrap_level']:.0%} subject bootstrap interval, given only with at least "
+        f"{info['bootstrap_min_subjects']} subjects. Per subject: mean ± SD; median [q25, q75].",
+        "",
+        *_table(["metric", "test", "test per subject", "oof", "oof per subject"],
+                [[m, _pooled(test, m), _spread(test, m), _pooled(oof, m), _spread(oof, m)] for m in HEADLINE]),
+    ]
+    lines += [f"- {split}: no interval: {scores['ci_reason']}" for split, scores in (("test", test), ("oof", oof)) if scores.get("ci_reason")]
+    lines += [
+        "",
         *_table(["class", "test F1", "test precision", "test recall", "test AUROC", "test ECE"], [
             [c, _fmt(test["f1_per_class"][c]), _fmt(test["precision_per_class"][c]), _fmt(test["recall_per_class"][c]),
              _fmt(test["auroc_per_class"][c]), _fmt(test["ece_per_class"][c])] for c in classes
@@ -65,9 +162,11 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         f"Log loss {_fmt(test['log_loss'])}, Brier score {_fmt(test['brier'])} (test).",
         "",
     ]
+    lines += _comparisons(metrics)
     if targets:
         lines += ["## Targets", "", *_targets(test, targets)]
-    lines += ["## Temporal smoothing (reference model)", ""]
+    lines += ["## Temporal smoothing (reference model)", "",
+              f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}.", ""]
     variants = {"none (raw)": test, **{m: test["smoothing"][m] for m in test.get("smoothing", {})}}
     oof_variants = {"none (raw)": oof, **{m: oof["smoothing"][m] for m in oof.get("smoothing", {})}}
     lines += _table(
@@ -77,15 +176,7 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
           _fmt(s["structure"]["impossible_transition_share"]), _fmt(s["structure"]["hypnogram_edit_distance"])] for name, s in variants.items()],
     )
     if "events" in test:
-        lines += ["## Events (detection)", "", f"Positive class: **{info['positive_class']}**. Any-overlap scoring by `timescoring` (szCORE); TAES and IoU matching as in docs/metrics.md.", ""]
-        rows = []
-        for name, s in variants.items():
-            ev = s["events"]
-            rows.append([name, _fmt(ev["sensitivity"]), _fmt(ev["precision"]), _fmt(ev["f1"]), _fmt(ev["fa_per_24h"]),
-                         _fmt(ev["taes"]["sensitivity"]), _fmt(ev["taes"]["fa_per_24h"]), _fmt(ev["iou"]["f1"])])
-        lines += _table(["smoothing", "sensitivity", "precision", "F1", "FA/24h", "TAES sensitivity", "TAES FA/24h", "IoU F1"], rows)
-        sweep = test["events"].get("sensitivity_at_fa", {})
-        lines += _table(["FA/24h target", "best test sensitivity"], [[k.removeprefix("sensitivity_at_").removesuffix("fa").replace("_", "."), _fmt(v)] for k, v in sweep.items()])
+        lines += _events(metrics, variants)
     lines += ["## Models", ""]
     lines += _table(
         ["model", "test kappa", "test macro F1", "test kappa (HMM)", "oof kappa", "oof macro F1"],

@@ -1,7 +1,11 @@
-"""Temporal smoothing of per-epoch predictions within one recording (epochs in time order).
+"""Temporal smoothing of per-epoch predictions, within contiguous segments of one recording.
 
-- HMM / Viterbi: transition matrix and class priors estimated from training labels, per-epoch
-  probabilities divided by the priors as emission scores (scaled likelihoods).
+A **segment** is a run of epochs with consecutive ``epoch_index`` in one recording: excluded
+epochs (artefacts, unlabelled) cut a recording into segments, and nothing here carries state
+across a cut.
+
+- HMM / Viterbi: transition matrix and initial distribution from training labels; emissions are
+  the model's probabilities divided by its *effective prior* (its mean OOF probability).
 - Median filter over a few epochs, on the class probabilities, then argmax.
 - Hysteresis (``tau_on`` / ``tau_off``) plus a minimum event length, for binary detection.
 """
@@ -17,6 +21,25 @@ from scipy.ndimage import median_filter
 PROBA_FLOOR = 1e-6
 
 
+def segment_ids(recording_ids: np.ndarray, epoch_index: np.ndarray) -> np.ndarray:
+    """Id (0, 1, ...) of the contiguous segment of each row; rows in recording, ``epoch_index`` order.
+
+    A segment starts at a new recording or where ``epoch_index`` does not step by one (a gap of
+    excluded epochs).
+    """
+    recording_ids, epoch_index = np.asarray(recording_ids), np.asarray(epoch_index)
+    if len(recording_ids) == 0:
+        return np.array([], dtype=np.int64)
+    starts = np.r_[True, (recording_ids[1:] != recording_ids[:-1]) | (np.diff(epoch_index) != 1)]
+    return np.cumsum(starts) - 1
+
+
+def segment_slices(segments: np.ndarray) -> list[slice]:
+    """Row slices of each segment (``segments`` sorted, as from :func:`segment_ids`)."""
+    _, starts, lengths = run_lengths(segments)
+    return [slice(int(s), int(s + n)) for s, n in zip(starts, lengths, strict=True)]
+
+
 def transition_counts(sequences: Iterable[np.ndarray], n_classes: int) -> np.ndarray:
     """Counts of consecutive label pairs ``(from, to)`` over integer-coded label sequences."""
     counts = np.zeros((n_classes, n_classes))
@@ -29,16 +52,27 @@ def transition_counts(sequences: Iterable[np.ndarray], n_classes: int) -> np.nda
 def hmm_parameters(
     sequences: list[np.ndarray], n_classes: int, pseudo_count: float = 1.0, self_transition_pseudo_count: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row-stochastic transition matrix and class priors estimated from training label sequences.
+    """Row-stochastic transition matrix and class frequencies estimated from training label sequences.
 
     ``pseudo_count`` is added to every transition (and class) count so unseen transitions stay
-    possible; ``self_transition_pseudo_count`` adds extra weight on staying in a stage.
+    possible; ``self_transition_pseudo_count`` adds extra weight on staying in a stage. The class
+    frequencies are the initial-state distribution of a segment.
     """
     counts = transition_counts(sequences, n_classes) + pseudo_count + self_transition_pseudo_count * np.eye(n_classes)
     transitions = counts / counts.sum(axis=1, keepdims=True)
     labels = np.concatenate(sequences) if sequences else np.array([], dtype=np.int64)
     class_counts = np.bincount(labels, minlength=n_classes) + pseudo_count
     return transitions, class_counts / class_counts.sum()
+
+
+def effective_prior(proba: np.ndarray) -> np.ndarray:
+    """A model's effective class prior: its mean predicted probability (over OOF epochs).
+
+    A class-weighted or resampled model does not predict with the label frequencies as its prior;
+    its mean output is the prior its posteriors actually carry.
+    """
+    prior = np.clip(np.asarray(proba, dtype=float).mean(axis=0), PROBA_FLOOR, None)
+    return prior / prior.sum()
 
 
 def viterbi(log_emission: np.ndarray, log_transition: np.ndarray, log_initial: np.ndarray) -> np.ndarray:
@@ -61,10 +95,14 @@ def viterbi(log_emission: np.ndarray, log_transition: np.ndarray, log_initial: n
     return path
 
 
-def hmm_smooth(proba: np.ndarray, transitions: np.ndarray, priors: np.ndarray) -> np.ndarray:
-    """Viterbi path of one recording, emissions ``proba / prior`` (the classifier's scaled likelihoods)."""
-    log_emission = np.log(np.clip(proba, PROBA_FLOOR, 1.0)) - np.log(priors)
-    return viterbi(log_emission, np.log(transitions), np.log(priors))
+def hmm_smooth(proba: np.ndarray, transitions: np.ndarray, initial: np.ndarray, emission_prior: np.ndarray) -> np.ndarray:
+    """Viterbi path of one segment; emissions ``proba / emission_prior`` (scaled likelihoods).
+
+    ``emission_prior`` is the model's :func:`effective_prior`; ``initial`` the training label
+    frequencies.
+    """
+    log_emission = np.log(np.clip(proba, PROBA_FLOOR, 1.0)) - np.log(emission_prior)
+    return viterbi(log_emission, np.log(transitions), np.log(initial))
 
 
 def median_smooth(proba: np.ndarray, window: int = 5) -> np.ndarray:
@@ -72,16 +110,22 @@ def median_smooth(proba: np.ndarray, window: int = 5) -> np.ndarray:
     return median_filter(proba, size=(window, 1), mode="nearest").argmax(axis=1)
 
 
-def hysteresis(positive_proba: np.ndarray, tau_on: float, tau_off: float) -> np.ndarray:
-    """Binary timeline: switch on when the probability reaches ``tau_on``, off when it falls below ``tau_off``."""
+def hysteresis(positive_proba: np.ndarray, tau_on: float, tau_off: float, segments: np.ndarray | None = None) -> np.ndarray:
+    """Binary timeline: on when the probability reaches ``tau_on``, off when it falls below ``tau_off``.
+
+    Between the two the state holds. Every segment starts off; no state crosses a segment cut.
+    Vectorised: the state is that of the last *decisive* epoch (``p >= tau_on`` or
+    ``p < tau_off``) of the segment so far.
+    """
     if tau_off > tau_on:
         raise ValueError(f"hysteresis needs tau_off <= tau_on, got tau_on={tau_on}, tau_off={tau_off}.")
-    active = np.zeros(len(positive_proba), dtype=bool)
-    state = False
-    for t, p in enumerate(positive_proba):
-        state = p >= tau_off if state else p >= tau_on
-        active[t] = state
-    return active
+    p = np.asarray(positive_proba, dtype=float)
+    positions = np.arange(len(p))
+    segments = np.zeros(len(p), dtype=np.int64) if segments is None else np.asarray(segments)
+    segment_start = np.maximum.accumulate(np.where(np.r_[True, segments[1:] != segments[:-1]], positions, 0)) if len(p) else positions
+    decisive = (p >= tau_on) | (p < tau_off)
+    last = np.maximum.accumulate(np.where(decisive, positions, -1)) if len(p) else positions
+    return (last >= segment_start) & (p[np.maximum(last, 0)] >= tau_on)
 
 
 def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,10 +138,25 @@ def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values[starts], starts, lengths
 
 
-def remove_short_events(active: np.ndarray, min_epochs: int) -> np.ndarray:
-    """``active`` with runs of True shorter than ``min_epochs`` switched off."""
+def active_runs(active: np.ndarray, segments: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(start index, length) of every run of True in ``active``; a segment cut ends a run."""
+    active = np.asarray(active, dtype=bool)
+    segments = np.zeros(len(active), dtype=np.int64) if segments is None else np.asarray(segments)
+    run_id = np.where(active, np.cumsum(np.r_[True, (active[1:] != active[:-1]) | (segments[1:] != segments[:-1])]), 0) if len(active) else active
+    values, starts, lengths = run_lengths(run_id)
+    return starts[values > 0], lengths[values > 0]
+
+
+def remove_short_events(active: np.ndarray, min_epochs: int, segments: np.ndarray | None = None) -> np.ndarray:
+    """``active`` with runs of True shorter than ``min_epochs`` switched off (runs end at segment cuts)."""
     active = np.asarray(active, dtype=bool).copy()
-    values, starts, lengths = run_lengths(active)
-    for start, length in zip(starts[values & (lengths < min_epochs)], lengths[values & (lengths < min_epochs)], strict=True):
+    starts, lengths = active_runs(active, segments)
+    for start, length in zip(starts[lengths < min_epochs], lengths[lengths < min_epochs], strict=True):
         active[start : start + length] = False
     return active
+
+
+def hysteresis_detections(positive_proba: np.ndarray, segments: np.ndarray, tau_on: float, tau_off: float, min_epochs: int) -> np.ndarray:
+    """Hysteresis on P(positive), then detections shorter than ``min_epochs`` epochs dropped;
+    within segments."""
+    return remove_short_events(hysteresis(positive_proba, tau_on, tau_off, segments), min_epochs, segments)
