@@ -212,7 +212,10 @@ def epoch_recording(
     """Cut a continuous recording into windows of ``window_s`` every ``step_s`` seconds."""
     n_win, n_step = int(round(window_s * recording.sfreq)), int(round(step_s * recording.sfreq))
     if n_win < 2 or n_step < 1:
-        raise InputDataError("preprocessing.epoch", f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.")
+        raise InputDataError(
+            "preprocessing.epoch", f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.",
+            "set preprocessing.epoch.window_s to at least two samples and step_s to at least one.",
+        )
     if recording.n_samples < n_win:
         raise InputDataError(
             recording.source,
