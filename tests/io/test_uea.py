@@ -168,3 +168,21 @@ def test_channels_pick_dimensions_by_name(tmp_path):
     np.testing.assert_array_equal(cases[1].epochs[0], [[1, 2, 3]])
     with pytest.raises(InputDataError, match=r"Toy_TRAIN.ts: channel\(s\) \['EEG'\] not found; available: \['dim_0', 'dim_1'\]"):
         read_uea_ts(path, split="train", channels=["EEG"])
+
+
+def test_the_pipeline_reads_unequal_length_files_with_the_configured_default(tmp_path):
+    """conf/base's dataset.uea.unequal_length reaches the reader: every epoch has the median length."""
+    import yaml
+
+    from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
+
+    conf = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml").read_text())
+    assert conf["dataset"]["uea"]["unequal_length"] == "resample"
+    train_path, test_path = unequal_pair(tmp_path)
+    dataset = {**conf["dataset"], "format": "uea_ts", "train_path": str(train_path), "test_path": str(test_path)}
+    staged, table, _, _ = epoch_recordings(
+        ingest_recordings(dataset), dataset, conf["preprocessing"], {"n_workers": 1}, str(tmp_path)
+    )
+    assert staged.open().n_times == 6
+    assert list(table["source_split"]) == ["test", "test", "train", "train", "train"]  # sorted by id
+    assert list(table["label"]) == ["a", "b", "a", "b", "a"]
