@@ -170,9 +170,8 @@ def test_error_subject_pattern_without_match(tmp_path):
 def test_error_hypnogram_csv_with_wrong_columns(tmp_path):
     write_signals_only(tmp_path / "rec.edf")
     pd.DataFrame({"start": [0], "stage": ["W"]}).to_csv(tmp_path / "rec_hypnogram.csv", index=False)
-    loader = read_edf_recordings(tmp_path)["rec"]
     with pytest.raises(InputDataError, match=r"lacks column\(s\) \['onset', 'duration', 'label'\]"):
-        loader()
+        read_edf_recordings(tmp_path)  # hypnograms are read when the folder is scanned
 
 
 def test_write_refuses_labels_that_are_not_stages(tmp_path):
@@ -192,3 +191,78 @@ def test_bdf_files_are_read_in_microvolts(tmp_path):
     assert recording.channel_types == ["eeg"]
     np.testing.assert_allclose(recording.signals[0], ramp, atol=1e-3)
     assert recording.epoch_labels is None
+
+
+def write_csv_hypnogram(path, rows):
+    pd.DataFrame(rows, columns=["onset", "duration", "label"]).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("keep", [0.47, 0.999])
+def test_a_truncated_file_is_read_with_a_warning_saying_how_much_is_missing(tmp_path, caplog, keep):
+    path = tmp_path / "rec.edf"
+    write_signals_only(path, duration_s=120)  # 120 data records of 1 s
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])  # cut inside a data record
+    with caplog.at_level("WARNING", logger="epochstack.io.edf"):
+        recording = read_edf_recordings(tmp_path)["rec"]()
+    held = recording.signals.shape[1] / SFREQ
+    assert held < 120
+    [message] = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert message.startswith(f"{path}: truncated: the header declares 120 data records (120 s)")
+    assert f"the file holds {held:.0f} ({held:.0f} s); {120 - held:.0f} s" in message
+
+
+def test_a_complete_file_gives_no_truncation_warning(tmp_path, caplog):
+    write_edf(make_recording(), tmp_path / "rec01.edf")  # a padded last record is complete
+    with caplog.at_level("WARNING", logger="epochstack.io.edf"):
+        read_edf_recordings(tmp_path)["rec01"]()
+    assert not [r for r in caplog.records if "truncated" in r.getMessage()]
+
+
+def test_unknown_hypnogram_labels_are_listed_and_become_unscored_epochs(tmp_path, caplog):
+    write_signals_only(tmp_path / "rec.edf")
+    write_csv_hypnogram(
+        tmp_path / "rec_hypnogram.csv", [(0, 30, "W"), (30, 30, "Deep"), (60, 30, "N2"), (90, 30, "Zone-X")]
+    )
+    with caplog.at_level("WARNING", logger="epochstack.io.edf"):
+        loader = read_edf_recordings(tmp_path)["rec"]
+    [message] = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"{tmp_path / 'rec_hypnogram.csv'}: hypnogram labels ['Deep', 'Zone-X'] are not sleep stages; their 60 s")
+    recording = loader()
+    assert list(recording.epoch_labels) == ["W", None, "N2", None]  # unscored, never classes
+    assert recording.events.empty  # nor events
+
+
+def test_a_hypnogram_without_any_known_stage_is_refused(tmp_path):
+    write_signals_only(tmp_path / "rec.edf")
+    write_csv_hypnogram(tmp_path / "rec_hypnogram.csv", [(0, 60, "Zone-Alpha"), (60, 60, "Zone-Beta")])
+    with pytest.raises(InputDataError, match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Zone-Alpha, Zone-Beta\)"):
+        read_edf_recordings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([(0, 30, "W"), (30, -30, "N2"), (60, 60, "N2")], r"1 hypnogram line\(s\) with a negative or missing onset/duration \(lines 3\)"),
+        ([(0, 60, "W"), (30, 30, "N2"), (60, 60, "N3")], r"1 overlapping hypnogram stage\(s\) \(lines 2/3\)"),
+    ],
+)
+def test_hypnogram_rows_with_negative_durations_or_overlaps_are_refused(tmp_path, rows, message):
+    write_signals_only(tmp_path / "rec.edf")
+    write_csv_hypnogram(tmp_path / "rec_hypnogram.csv", rows)
+    with pytest.raises(InputDataError, match=r"rec_hypnogram.csv: " + message):
+        read_edf_recordings(tmp_path)
+
+
+def test_overlapping_edf_hypnogram_annotations_are_refused(tmp_path):
+    write_signals_only(tmp_path / "SC4001E0-PSG.edf")
+    write_hypnogram(tmp_path / "SC4001EC-Hypnogram.edf", [(0, 90, "Sleep stage W"), (60, 60, "Sleep stage 2")])
+    with pytest.raises(InputDataError, match=r"SC4001EC-Hypnogram.edf: 1 overlapping hypnogram stage\(s\) \(annotations 1/2\)"):
+        read_edf_recordings(tmp_path)
+
+
+def test_a_hypnogram_of_unknown_and_unscored_labels_only_is_refused(tmp_path):
+    write_signals_only(tmp_path / "rec.edf")
+    write_csv_hypnogram(tmp_path / "rec_hypnogram.csv", [(0, 60, "Deep"), (60, 60, "?")])
+    with pytest.raises(InputDataError, match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Deep\)"):
+        read_edf_recordings(tmp_path)

@@ -26,8 +26,23 @@ def make_recording(seconds=120.0, sfreq=100.0, labels=None, events=None, n_chann
 
 
 def test_three_class_mapping_and_unknown_labels():
-    out = pp.map_labels(np.array(["W", "N1", "N2", "N3", "REM", "?", None, "Movement", "Standing"], dtype=object), "three_class")
-    assert list(out) == ["Wake", "NREM", "NREM", "NREM", "REM", None, None, None, "Standing"]
+    out = pp.map_labels(np.array(["W", "N1", "N2", "N3", "REM", "?", None, "Movement"], dtype=object), "three_class")
+    assert list(out) == ["Wake", "NREM", "NREM", "NREM", "REM", None, None, None]
+
+
+def test_labels_of_another_vocabulary_pass_through_but_never_join_mapped_classes():
+    classes = np.array(["Standing", "Running", "?"], dtype=object)
+    assert list(pp.map_labels(classes, "three_class")) == ["Standing", "Running", None]
+    with pytest.raises(InputDataError, match=r"night.csv: labels \['Deep'\] are not in dataset.label_mapping 'three_class'"):
+        pp.map_labels(np.array(["W", "Deep", "N2"], dtype=object), "three_class", "night.csv")
+
+
+def test_classes_of_two_vocabularies_across_recordings_are_refused():
+    table = pd.DataFrame({"recording_id": ["a", "a", "b", "b"], "label": ["Wake", "NREM", "Deep", None]})
+    with pytest.raises(InputDataError, match=r"recordings \['b'\]: labels \['Deep'\]"):
+        pp.check_mapped_classes(table, "three_class")
+    pp.check_mapped_classes(table.assign(label=["Wake", "NREM", "REM", None]), "three_class")
+    pp.check_mapped_classes(table, "none")
 
 
 def test_unknown_mapping_is_a_clear_error():

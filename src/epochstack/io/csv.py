@@ -16,6 +16,7 @@ import pandas as pd
 
 from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
+from epochstack.io.labels import check_annotation_rows
 from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
 logger = logging.getLogger(__name__)
@@ -57,11 +58,13 @@ def read_csv_recordings(
         )
     if recording_column not in table.columns:
         table[recording_column] = signals_path.stem
+    _check_ids_present(signals_path, table, recording_column)
     if subject_column not in table.columns:
         logger.warning(
             "%s: no %r column; each recording is its own subject.", signals_path, subject_column
         )
         table[subject_column] = table[recording_column]
+    _check_ids_present(signals_path, table, subject_column)
     reserved = {time_column, recording_column, subject_column, label_column}
     channels = [c for c in table.columns if c not in reserved]
     if not channels:
@@ -77,11 +80,15 @@ def read_csv_recordings(
                 f"channel column {name!r} is not numeric (e.g. {bad!r}).",
                 "keep only numeric channel columns, or name the column in dataset.csv.*_column.",
             )
-        if table[name].isna().any():
+        bad = ~np.isfinite(table[name].to_numpy(dtype=float))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
             raise InputDataError(
                 signals_path,
-                f"channel column {name!r} has empty values.",
-                "fill or interpolate the gaps first.",
+                f"channel column {name!r} has {int(bad.sum())} empty/NaN/inf value(s), the first "
+                f"on line {row + 2} (recording {table[recording_column].iloc[row]!r}: "
+                f"{table[name].iloc[row]}).",
+                "fill or interpolate the gaps first (or drop the channel from the file).",
             )
     types = [(channel_types or {}).get(name) or channel_type(name) for name in channels]
     extra_events = (
@@ -123,6 +130,18 @@ def read_csv_recordings(
             )
         )
     return recordings
+
+
+def _check_ids_present(path: Path, table: pd.DataFrame, column: str) -> None:
+    """Rows with an empty id would silently fall out of every recording: refuse them."""
+    empty = table[column].isna() | (table[column].astype(str).str.strip() == "")
+    if empty.any():
+        first = int(np.flatnonzero(empty.to_numpy())[0])
+        raise InputDataError(
+            path,
+            f"{int(empty.sum())} row(s) have an empty {column!r} (the first on line {first + 2}).",
+            f"fill the {column} column on every row (or drop those rows).",
+        )
 
 
 def _read_table(path: Path, what: str) -> pd.DataFrame:
@@ -219,7 +238,7 @@ def _read_events(path: Path, recording_ids: pd.Series) -> pd.DataFrame:
         raise InputDataError(
             path, f"non-numeric onset/duration ({error}).", "write them in seconds."
         ) from error
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "recording_id": table["recording_id"],
             "onset_s": onsets,
@@ -227,3 +246,5 @@ def _read_events(path: Path, recording_ids: pd.Series) -> pd.DataFrame:
             "label": table["label"].astype(str).astype(object),
         }
     )
+    check_annotation_rows(rows, path, what="event", may_overlap=True, first_row=2, row_name="line")
+    return rows

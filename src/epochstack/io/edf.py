@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 
 from epochstack.errors import InputDataError
-from epochstack.io.labels import is_stage_annotation, normalise_stage
+from epochstack.io.labels import (
+    check_annotation_rows,
+    is_stage_annotation,
+    normalise_stage,
+    unknown_stage_names,
+)
 from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
 logger = logging.getLogger(__name__)
@@ -110,9 +115,12 @@ def read_edf_recordings(
                 "keep one file per recording in the folder.",
             )
         _check_header(path, channels, expected_sfreq)
+        _warn_if_truncated(path)
         label_source, label_kind = _choose_hypnogram(
             path, hypnogram, hypnogram_of.get(path), csv_hypnogram_of.get(path)
         )
+        if label_source is not None:
+            _check_hypnogram_file(label_source, label_kind)
         loaders[recording_id] = partial(
             load_edf_recording,
             path,
@@ -143,22 +151,21 @@ def load_edf_recording(
         raw.reorder_channels(list(channels))
     annotations = _annotation_table(raw.annotations)
     raw, annotations = _crop_padding(raw, annotations)
-    if hypnogram_kind == "edf":
-        annotations = pd.concat(
-            [annotations, _read_hypnogram_edf(hypnogram_path)], ignore_index=True
-        )
-    elif hypnogram_kind == "csv":
-        annotations = pd.concat(
-            [annotations, _read_hypnogram_csv(hypnogram_path)], ignore_index=True
+    is_stage = annotations["label"].map(is_stage_annotation).astype(bool)
+    stages = annotations[is_stage]
+    events = annotations[~is_stage].sort_values("onset_s", kind="stable").reset_index(drop=True)
+    check_annotation_rows(stages, f"{path} (EDF+ stage annotations)", row_name="annotation")
+    if hypnogram_kind in ("edf", "csv"):
+        # Every row of a hypnogram file is a stage: unknown names are unscored epochs (listed
+        # in a warning when the folder is read), never events or classes.
+        stages = pd.concat(
+            [stages, read_hypnogram(hypnogram_path, hypnogram_kind)], ignore_index=True
         )
 
     units = raw._orig_units  # MNE keeps the header's physical dimensions only privately
     volts = np.array([units.get(name, "").strip().lower() in _VOLT_UNITS for name in raw.ch_names])
     signals = raw.get_data()
     signals[volts] *= 1e6  # MNE returns volts; the contract is µV
-    is_stage = annotations["label"].map(is_stage_annotation).astype(bool)
-    stages = annotations[is_stage]
-    events = annotations[~is_stage].sort_values("onset_s", kind="stable").reset_index(drop=True)
     epoch_labels = None
     if len(stages):
         epoch_labels = stage_epoch_labels(stages, raw.n_times / raw.info["sfreq"], label_epoch_s)
@@ -335,6 +342,52 @@ def _check_header(path: Path, channels: list[str] | None, expected_sfreq: float 
         )
 
 
+def _warn_if_truncated(path: Path) -> None:
+    """Warn, naming the file and what is missing, when it holds fewer data records than its
+    header declares or ends inside a record (MNE then infers a shorter recording quietly).
+
+    Written by hand: MNE overwrites the declared record count with the inferred one, and
+    edfio refuses such files; the fixed-width header fields are all this needs.
+    """
+    with path.open("rb") as file:
+        head = file.read(256)
+        try:
+            n_signals = int(head[252:256])
+            header_bytes, declared = int(head[184:192]), int(head[236:244])
+            record_s = float(head[244:252])
+            file.seek(256 + n_signals * 216)  # the "samples per data record" field of each signal
+            samples = [int(file.read(8)) for _ in range(n_signals)]
+        except ValueError:
+            return  # MNE has read the header already; leave odd headers to it
+    record_bytes = sum(samples) * (3 if path.suffix.lower() == ".bdf" else 2)
+    data_bytes = path.stat().st_size - header_bytes
+    if record_bytes <= 0 or data_bytes < 0:
+        return
+    whole, partial = divmod(data_bytes, record_bytes)
+    if declared > whole:
+        logger.warning(
+            "%s: truncated: the header declares %d data records (%.0f s), the file holds %d "
+            "(%.0f s); %.0f s (%.0f %%) of the recording are missing and only the rest is used. "
+            "Copy or export the file again to keep them.",
+            path,
+            declared,
+            declared * record_s,
+            whole,
+            whole * record_s,
+            (declared - whole) * record_s,
+            100 * (declared - whole) / declared,
+        )
+    elif partial and declared < 0:
+        logger.warning(
+            "%s: truncated: the file ends inside a data record (%d of %d bytes); that last "
+            "partial record (< %.0f s) is not used.",
+            path,
+            partial,
+            record_bytes,
+            record_s,
+        )
+
+
 def _recording_id(path: Path) -> str:
     return re.sub(r"[-_]PSG$", "", path.stem, flags=re.IGNORECASE)
 
@@ -449,6 +502,43 @@ def _crop_padding(
         n_keep = int(round(tail["onset_s"].min() * raw.info["sfreq"]))
         raw.crop(tmax=(n_keep - 1) / raw.info["sfreq"])
     return raw, annotations[~padding].reset_index(drop=True)
+
+
+def read_hypnogram(path: Path, kind: str) -> pd.DataFrame:
+    """A hypnogram file's stage rows (``onset_s, duration_s, label``), checked for negative
+    durations and overlaps; ``kind`` is ``"edf"`` or ``"csv"``."""
+    if kind == "csv":
+        table = _read_hypnogram_csv(path)
+        check_annotation_rows(table, path, first_row=2, row_name="line")
+    else:
+        table = _read_hypnogram_edf(path)
+        check_annotation_rows(table, path, row_name="annotation")
+    return table
+
+
+def _check_hypnogram_file(path: Path, kind: str) -> None:
+    """Read a hypnogram when the folder is scanned: bad rows are errors, unknown stage names
+    are listed in a warning (their epochs are unscored, excluded and counted); a hypnogram
+    with no known stage name at all is an error."""
+    table = read_hypnogram(path, kind)
+    unknown = unknown_stage_names(table["label"])
+    if not unknown:
+        return
+    if not any(normalise_stage(label) for label in table["label"]):
+        raise InputDataError(
+            path,
+            f"none of its labels is a sleep stage ({', '.join(unknown[:8])}).",
+            "write stages as W, N1, N2, N3, REM (or Sleep stage W/1/2/3/4/R, Wake/NREM/REM), "
+            "and '?' for unscored epochs.",
+        )
+    share = table.loc[table["label"].astype(str).isin(unknown), "duration_s"].sum()
+    logger.warning(
+        "%s: hypnogram labels %s are not sleep stages; their %.0f s are unscored (excluded and "
+        "counted as unknown_label). Rename them to W/N1/N2/N3/REM to keep those epochs.",
+        path,
+        unknown,
+        share,
+    )
 
 
 def _read_hypnogram_edf(path: Path) -> pd.DataFrame:

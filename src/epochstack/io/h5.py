@@ -15,6 +15,7 @@ import pandas as pd
 
 from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
+from epochstack.signals.preprocessing import channel_indices
 from epochstack.signals.recording import EpochedRecording
 
 logger = logging.getLogger(__name__)
@@ -32,14 +33,20 @@ def read_h5_epochs(
     label_column: str | None = None,
     sfreq: float | None = None,
     channel_name: str = "EEG",
+    channels: list[str] | None = None,
 ) -> list[EpochedRecording]:
     """One ``EpochedRecording`` per subject, epochs in file order, read in row chunks.
 
     ``epoch_index`` counts each subject's rows (0, 1, ...). Labels (``y_path``, optional) are kept
     as strings, not renamed. An ``id`` column in the labels CSV must number the rows consecutively
-    in the HDF5 order. Meta columns other than the subject id are not carried over.
+    in the HDF5 order. Meta columns other than the subject id are not carried over. The file
+    holds one channel, ``channel_name``: ``channels``, when given, must name just it. NaN/inf
+    samples are an error naming the first bad row and its subject. Without ``sfreq`` the rate
+    is unknown and a nominal 1 Hz is used (the pipeline then skips every Hz-based step).
     """
     x_path = Path(x_path)
+    if channels:
+        channel_indices(channels, [channel_name], x_path)
     if not x_path.is_file():
         raise InputDataError(
             x_path, "file not found.", "set dataset.h5.x_path to an existing .h5 file."
@@ -54,7 +61,7 @@ def read_h5_epochs(
         matrix = _epoch_matrix(x_path, h5_file, dataset_key, n_meta_columns, subject_column)
         n_rows = matrix.shape[0]
         labels = None if y_path is None else read_epoch_labels(Path(y_path), n_rows, label_column)
-        subjects = np.array([_subject_name(v) for v in matrix[:, subject_column]], dtype=object)
+        subjects = _subject_ids(x_path, matrix[:, subject_column], subject_column)
         order = list(dict.fromkeys(subjects))  # subjects in order of first appearance
         rows_of = {s: np.flatnonzero(subjects == s) for s in order}
         n_times = matrix.shape[1] - n_meta_columns
@@ -68,6 +75,7 @@ def read_h5_epochs(
             stop = min(start + ROWS_PER_CHUNK, n_rows)
             chunk = matrix[start:stop, n_meta_columns:]
             chunk_subjects = subjects[start:stop]
+            _check_finite(x_path, chunk, start, chunk_subjects, n_meta_columns)
             for subject in dict.fromkeys(chunk_subjects):
                 in_chunk = np.flatnonzero(chunk_subjects == subject)
                 epochs_of[subject][row_in_subject[start + in_chunk], 0] = chunk[in_chunk]
@@ -165,6 +173,39 @@ def _epoch_matrix(
             "set dataset.h5.subject_column to the meta column holding the subject id.",
         )
     return matrix
+
+
+def _subject_ids(x_path: Path, values: np.ndarray, subject_column: int) -> np.ndarray:
+    """Subject id of each row; a missing (NaN) id is an error naming the rows."""
+    missing = np.flatnonzero(pd.isna(values))
+    if len(missing):
+        raise InputDataError(
+            x_path,
+            f"{len(missing)} row(s) have no subject id in meta column {subject_column} "
+            f"(first: row {int(missing[0])}).",
+            "fill the subject column (dataset.h5.subject_column) for every row.",
+        )
+    return np.array([_subject_name(v) for v in values], dtype=object)
+
+
+def _check_finite(
+    x_path: Path, chunk: np.ndarray, start: int, subjects: np.ndarray, n_meta_columns: int
+) -> None:
+    bad_rows = np.flatnonzero(~np.isfinite(chunk).all(axis=1))
+    if len(bad_rows):
+        row = int(bad_rows[0])
+        column = int(np.flatnonzero(~np.isfinite(chunk[row]))[0])
+        raise InputDataError(
+            x_path,
+            f"NaN/inf samples in row {start + row} (subject {subjects[row]}, column "
+            f"{n_meta_columns + column}: {chunk[row, column]})"
+            + (
+                f" and {len(bad_rows) - 1} more row(s) up to row {start + int(bad_rows[-1])}."
+                if len(bad_rows) > 1
+                else "."
+            ),
+            "impute or drop those epochs (and their label rows) before ingest.",
+        )
 
 
 def _subject_name(value) -> str:

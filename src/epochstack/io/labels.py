@@ -3,11 +3,17 @@
 Output names are AASM stages ``W, N1, N2, N3, REM`` plus ``NREM`` for sources that score
 NREM as one stage (rodent scoring: Wake / NREM / REM). Rechtschaffen & Kales stages 3 and 4
 merge into ``N3``. Unscored epochs, movement time and unknown names give ``None``.
+Hypnogram tables are checked here too: no negative durations, no overlapping stages.
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
+import pandas as pd
+
+from epochstack.errors import InputDataError
 
 STAGES = ("W", "N1", "N2", "N3", "REM", "NREM")
 
@@ -65,3 +71,56 @@ def is_stage_annotation(name: str) -> bool:
     """True when ``name`` is a hypnogram entry (a stage, or an unscored/movement epoch)."""
     key = _key(name)
     return key in _STAGE_ALIASES or key in _UNSCORED or str(name).lower().startswith("sleep stage")
+
+
+def unknown_stage_names(names) -> list[str]:
+    """The distinct names in ``names`` that are neither a stage nor an unscored/movement entry."""
+    return sorted({str(name) for name in names if not is_stage_annotation(name)})
+
+
+def check_annotation_rows(
+    rows: pd.DataFrame,
+    source: object,
+    *,
+    what: str = "hypnogram",
+    may_overlap: bool = False,
+    first_row: int = 1,
+    row_name: str = "row",
+) -> None:
+    """Refuse annotation rows (``onset_s, duration_s, label``) that cannot be right.
+
+    Negative or missing onsets/durations are errors, and so are overlapping rows unless
+    ``may_overlap`` (events may overlap; the stages of a hypnogram may not). Errors name
+    ``source`` and the rows, numbered from ``first_row`` in the table's order (e.g.
+    ``first_row=2, row_name="line"`` for a CSV with a header line).
+    """
+    onsets = rows["onset_s"].to_numpy(dtype=float)
+    durations = rows["duration_s"].to_numpy(dtype=float)
+    numbers = np.arange(len(rows)) + first_row
+    bad = ~np.isfinite(onsets) | ~np.isfinite(durations) | (onsets < 0) | (durations < 0)
+    if bad.any():
+        raise InputDataError(
+            source,
+            f"{int(bad.sum())} {what} {row_name}(s) with a negative or missing onset/duration "
+            f"({row_name}s {_listed(numbers[bad])}).",
+            "write onsets and durations as non-negative seconds.",
+        )
+    if may_overlap:
+        return
+    order = np.argsort(onsets, kind="stable")
+    ends = np.maximum.accumulate(onsets[order] + durations[order])
+    # A stage may start where the previous one ends; 1 ms absorbs float rounding.
+    overlaps = np.flatnonzero(onsets[order][1:] < ends[:-1] - 1e-3)
+    if len(overlaps):
+        pairs = [f"{numbers[order][i]}/{numbers[order][i + 1]}" for i in overlaps]
+        raise InputDataError(
+            source,
+            f"{len(pairs)} overlapping {what} stage(s) ({row_name}s {_listed(pairs)}).",
+            "give each stretch of time one stage (fix the onsets/durations).",
+        )
+
+
+def _listed(items, limit: int = 5) -> str:
+    items = [str(item) for item in items]
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more

@@ -1,38 +1,96 @@
 """UEA/UCR ``.ts`` time-series classification files (one case = one epoch).
 
-Written by hand: the libraries that read ``.ts`` (sktime, aeon) are heavy and not installed, and
-the format is small: ``#`` comments, ``@tag value`` header lines, ``@data``, then one case per
-line, dimensions separated by ``:``, values by ``,``, the class label last.
+The parser is written by hand: aeon's ``load_from_ts_file`` reads the format too, but its
+errors name neither the line nor a fix, and the format is small: ``#`` comments, ``@tag value``
+header lines, ``@data``, then one case per line, dimensions separated by ``:``, values by ``,``,
+the class label last. Unequal-length cases (``@equalLength false``) are brought to one length
+with aeon's ``Resizer`` / ``Padder`` / ``Truncator`` (``dataset.uea.unequal_length``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 
 from epochstack.errors import InputDataError
+from epochstack.signals.preprocessing import channel_indices
 from epochstack.signals.recording import EpochedRecording
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
+UNEQUAL_LENGTH = ("resample", "pad", "truncate", "error")
+# Length every case is brought to, from the training cases' lengths.
+_TARGET_LENGTH = {"resample": np.median, "pad": np.max, "truncate": np.min, "error": np.max}
+
+
+def read_uea_pair(
+    train_path: str | Path,
+    test_path: str | Path,
+    *,
+    sfreq: float | None = None,
+    channels: list[str] | None = None,
+    unequal_length: str = "resample",
+) -> list[EpochedRecording]:
+    """The training cases, then the test cases at the training length (see ``read_uea_ts``).
+
+    The same file given as train and test is refused: the held-out set would be training data.
+    """
+    train_path, test_path = Path(train_path), Path(test_path)
+    if train_path.is_file() and test_path.is_file() and train_path.samefile(test_path):
+        raise InputDataError(
+            "dataset.test_path",
+            f"is the same file as dataset.train_path ({train_path}): the held-out test set "
+            "would be the training data.",
+            "point dataset.test_path at the <Name>_TEST.ts file.",
+        )
+    train = read_uea_ts(
+        train_path, split="train", sfreq=sfreq, channels=channels, unequal_length=unequal_length
+    )
+    length = train[0].epochs.shape[2]
+    return train + read_uea_ts(
+        test_path,
+        split="test",
+        sfreq=sfreq,
+        channels=channels,
+        unequal_length=unequal_length,
+        length=length,
+    )
 
 
 def read_uea_ts(
-    path: str | Path, *, split: str, sfreq: float | None = None
+    path: str | Path,
+    *,
+    split: str,
+    sfreq: float | None = None,
+    channels: list[str] | None = None,
+    unequal_length: str = "resample",
+    length: int | None = None,
 ) -> list[EpochedRecording]:
     """One single-epoch ``EpochedRecording`` per case, in file order.
 
-    Cases are independent, so each is its own recording and subject (``f"{stem}_{i:05d}"``).
-    Labels are required in the train file; a test file may be unlabelled (``@classLabel false``).
-    Only equal-length series without missing values or timestamps are supported.
+    Cases are independent, so each is its own recording and subject, ``<name>_<split>_<i:05d>``
+    (``<name>``: the file stem without ``_TRAIN``/``_TEST``, so train and test ids never
+    collide). Labels are required in the train file; a test file may be unlabelled
+    (``@classLabel false``). ``channels`` picks dimensions by name (``dim_0``, ``dim_1``...).
+    Cases of another length than ``length`` (default: this file's median, maximum or minimum
+    length for ``unequal_length`` = resample, pad, truncate) are resampled (linear
+    interpolation), zero-padded at the end or cut; ``error`` refuses them. Missing values and
+    timestamps are not supported.
     """
     path = Path(path)
     if split not in SPLITS:
         raise InputDataError(
             path, f"split {split!r} is neither 'train' nor 'test'.", "pass split='train' or 'test'."
+        )
+    if unequal_length not in UNEQUAL_LENGTH:
+        raise InputDataError(
+            "dataset.uea.unequal_length",
+            f"unknown value {unequal_length!r}.",
+            f"use one of {list(UNEQUAL_LENGTH)}.",
         )
     if not path.is_file():
         raise InputDataError(
@@ -61,43 +119,108 @@ def read_uea_ts(
                 f"line {line_no} has {len(values)} dimensions, the header/first case {n_dims}.",
                 "fix the row or the @dimensions header.",
             )
-        cases.append(values)
+        if len({len(v) for v in values}) > 1:
+            raise InputDataError(
+                path,
+                f"line {line_no}: its dimensions have different lengths "
+                f"({', '.join(str(len(v)) for v in values)} points).",
+                "give every dimension of a case the same number of points.",
+            )
+        cases.append(np.asarray(values))
         labels.append(label)
 
-    lengths = {len(v) for case in cases for v in case}
-    if len(lengths) > 1:
-        raise InputDataError(
-            path,
-            f"series of unequal length ({min(lengths)}..{max(lengths)} points).",
-            "resample or pad every case to one length before loading (epochs must be equal-length).",
-        )
-    length = lengths.pop()
-    declared = header.get("serieslength")
-    if declared is not None and declared.strip() != str(length):
-        logger.warning(
-            "%s: @seriesLength %s, but the cases have %d points; using %d.",
-            path,
-            declared,
-            length,
-            length,
-        )
-
-    stem = path.stem
+    names = [f"dim_{d}" for d in range(n_dims)]
+    if channels:
+        picked = channel_indices(channels, names, path)
+        cases, names = [case[picked] for case in cases], [names[i] for i in picked]
+    epochs = _equal_length(path, header, cases, split, unequal_length, length)
+    problem = re.sub(r"_(train|test)$", "", path.stem, flags=re.IGNORECASE)
     rate = 1.0 if sfreq is None else float(sfreq)
     return [
         EpochedRecording(
-            recording_id=f"{stem}_{i:05d}",
-            subject_id=f"{stem}_{i:05d}",
-            epochs=np.asarray(case, dtype=np.float32)[np.newaxis],
+            recording_id=f"{problem}_{split}_{i:05d}",
+            subject_id=f"{problem}_{split}_{i:05d}",
+            epochs=epoch[np.newaxis],
             sfreq=rate,
-            channel_names=[f"dim_{d}" for d in range(n_dims)],
-            channel_types=["misc"] * n_dims,
+            channel_names=list(names),
+            channel_types=["misc"] * len(names),
             labels=np.array([label], dtype=object) if has_labels else None,
             source=str(path),
             source_split=split,
         )
-        for i, (case, label) in enumerate(zip(cases, labels, strict=True))
+        for i, (epoch, label) in enumerate(zip(epochs, labels, strict=True))
     ]
+
+
+def _equal_length(
+    path: Path,
+    header: dict[str, str],
+    cases: list[np.ndarray],
+    split: str,
+    policy: str,
+    length: int | None,
+) -> np.ndarray:
+    """Cases ``(n_dims, length_i)`` as one float32 array ``(n_cases, n_dims, length)``."""
+    lengths = np.array([case.shape[1] for case in cases])
+    target = int(round(_TARGET_LENGTH[policy](lengths))) if length is None else int(length)
+    off = np.flatnonzero(lengths != target)
+    if not len(off):
+        declared = header.get("serieslength")
+        if length is None and declared is not None and declared.strip() != str(target):
+            logger.warning(
+                "%s: @seriesLength %s, but the cases have %d points; using %d.",
+                path,
+                declared,
+                target,
+                target,
+            )
+        return np.stack(cases).astype(np.float32)
+    if policy == "error":
+        training = "" if length is None else f"; the training cases have {length}"
+        raise InputDataError(
+            path,
+            f"cases of unequal length ({lengths.min()}..{lengths.max()} points{training}; "
+            f"e.g. case {off[0] + 1} has {lengths[off[0]]}).",
+            "set dataset.uea.unequal_length to resample, pad or truncate.",
+        )
+    from aeon.transformations.collection.unequal_length import Padder, Resizer, Truncator
+
+    if policy == "resample":
+        epochs = Resizer(resized_length=target).fit_transform(cases)
+    else:  # pad and truncate differ in the target; a test case may need the other direction
+        cut = Truncator(truncated_length=target, error_on_short=False).fit_transform(cases)
+        epochs = Padder(padded_length=target, fill_value=0).fit_transform(cut)
+    chosen = {
+        "resample": "the median training length",
+        "pad": "the longest training case",
+        "truncate": "the shortest training case",
+    }[policy]
+    logger.info(
+        "%s: %d of %d %s cases (%d..%d points) %s to %d points, %s "
+        "(dataset.uea.unequal_length=%s).",
+        path,
+        len(off),
+        len(cases),
+        split,
+        lengths.min(),
+        lengths.max(),
+        {"resample": "resampled", "pad": "padded with zeros", "truncate": "cut"}[policy],
+        target,
+        chosen,
+        policy,
+    )
+    wrong_way = lengths > target if policy == "pad" else lengths < target
+    if policy != "resample" and wrong_way.any():
+        logger.warning(
+            "%s: %d %s case(s) %s than the training length %d were %s to it.",
+            path,
+            int(wrong_way.sum()),
+            split,
+            "longer" if policy == "pad" else "shorter",
+            target,
+            "cut" if policy == "pad" else "padded with zeros",
+        )
+    return np.asarray(epochs, dtype=np.float32)
 
 
 def _split_header(path: Path, lines: list[str]) -> tuple[dict[str, str], list[str], list[int]]:
@@ -142,6 +265,12 @@ def _class_labels(path: Path, header: dict[str, str]) -> tuple[bool, list[str] |
             "no @classLabel header.",
             "add '@classLabel true <class> <class> ...' (or '@classLabel false').",
         )
+    if not header["classlabel"]:
+        raise InputDataError(
+            path,
+            "@classLabel has no value (expected true or false).",
+            "write '@classLabel true <class> <class> ...' (or '@classLabel false').",
+        )
     flag, *classes = header["classlabel"].split()
     if flag.lower() not in ("true", "false"):
         raise InputDataError(
@@ -165,12 +294,6 @@ def _reject_unsupported(path: Path, header: dict[str, str]) -> None:
     ):
         if header.get(tag, "false").lower() == "true":
             raise InputDataError(path, f"@{tag} true is not supported.", fix)
-    if header.get("equallength", "true").lower() == "false":
-        raise InputDataError(
-            path,
-            "@equalLength false: cases of different lengths are not supported.",
-            "resample or pad every case to one length before loading (epochs must be equal-length).",
-        )
 
 
 def _declared_dimensions(path: Path, header: dict[str, str]) -> int | None:

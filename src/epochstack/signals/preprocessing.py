@@ -24,35 +24,72 @@ LABEL_MAPPINGS: dict[str, dict[str, str]] = {
 UNKNOWN_LABELS = {"", "?", "unknown", "unscored", "nan", "none", "movement", "artefact", "artifact"}
 
 
-def map_labels(labels: np.ndarray, mapping: str) -> np.ndarray:
-    """Map stage names with a named mapping; unknown labels become ``None`` (excluded later).
+def map_labels(labels: np.ndarray, mapping: str, source: object = "labels") -> np.ndarray:
+    """Map stage names with a named mapping; unknown labels (``?``, ``unscored``...) become
+    ``None`` (excluded and counted later).
 
-    Labels the mapping does not name (e.g. UEA classes, ``seizure``) pass through unchanged.
+    Labels of another vocabulary (UEA classes, ``seizure``) pass through unchanged when the
+    mapping knows none of them. When it knows some, the others are an error naming ``source``:
+    they would otherwise become classes beside the mapped ones (``Deep`` beside ``NREM``).
     """
     if mapping not in LABEL_MAPPINGS:
         raise InputDataError(
             "dataset.label_mapping", f"unknown label mapping {mapping!r}.", f"use one of {sorted(LABEL_MAPPINGS)}."
         )
     table = LABEL_MAPPINGS[mapping]
-    out = np.empty(len(labels), dtype=object)
-    for i, label in enumerate(labels):
-        text = None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label).strip()
-        out[i] = None if text is None or text.lower() in UNKNOWN_LABELS else table.get(text, text)
-    return out
+    texts = [None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label).strip() for label in labels]
+    texts = [None if text is None or text.lower() in UNKNOWN_LABELS else text for text in texts]
+    present = {text for text in texts if text is not None}
+    strangers = sorted(present - table.keys())
+    if strangers and len(strangers) < len(present):
+        raise InputDataError(
+            source,
+            f"labels {strangers[:8]} are not in dataset.label_mapping {mapping!r}, beside labels "
+            f"it maps ({sorted(present & table.keys())[:8]}).",
+            "rename them to stage names, write unscored epochs as '?' (for epochs no event "
+            "covers: preprocessing.epoch.background_label: '?'), or set dataset.label_mapping: none.",
+        )
+    return np.array([None if text is None else table.get(text, text) for text in texts], dtype=object)
+
+
+def check_mapped_classes(table: pd.DataFrame, mapping: str) -> None:
+    """Refuse an epoch table whose classes mix a mapping's outputs with labels it never saw.
+
+    ``map_labels`` catches this within a recording; across recordings a recording labelled in
+    another vocabulary (``Deep``/``Light``) would otherwise join another's Wake/NREM/REM.
+    """
+    outputs = set(LABEL_MAPPINGS.get(mapping, {}).values())
+    labels = table["label"].dropna().astype(str)
+    strangers = labels[~labels.isin(outputs)]
+    if outputs and len(strangers) and labels.isin(outputs).any():
+        recordings = sorted(table.loc[strangers.index, "recording_id"].astype(str).unique())
+        raise InputDataError(
+            f"recordings {recordings[:5]}",
+            f"labels {sorted(strangers.unique())[:8]} are not in dataset.label_mapping {mapping!r}, "
+            f"while other recordings map to {sorted(set(labels) & outputs)}.",
+            "label every recording in one vocabulary (stage names, '?' for unscored), or set "
+            "dataset.label_mapping: none.",
+        )
+
+
+def channel_indices(wanted: list[str], available: list[str], source: object) -> list[int]:
+    """Positions of the ``wanted`` channels among ``available``; a missing name is an error
+    naming ``source`` and listing the available names."""
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise InputDataError(
+            source,
+            f"channel(s) {missing} not found; available: {available}.",
+            "fix dataset.channels.",
+        )
+    return [available.index(c) for c in wanted]
 
 
 def pick_channels(recording: Recording, channels: list[str] | None) -> Recording:
     """Keep the named channels, in the given order; a missing name is an error naming the file."""
     if not channels:
         return recording
-    missing = [c for c in channels if c not in recording.channel_names]
-    if missing:
-        raise InputDataError(
-            recording.source,
-            f"channel(s) {missing} not found; available: {recording.channel_names}.",
-            "fix dataset.channels.",
-        )
-    idx = [recording.channel_names.index(c) for c in channels]
+    idx = channel_indices(channels, recording.channel_names, recording.source)
     recording.signals = recording.signals[idx]
     recording.channel_names = [recording.channel_names[i] for i in idx]
     recording.channel_types = [recording.channel_types[i] for i in idx]
@@ -175,7 +212,10 @@ def epoch_recording(
     """Cut a continuous recording into windows of ``window_s`` every ``step_s`` seconds."""
     n_win, n_step = int(round(window_s * recording.sfreq)), int(round(step_s * recording.sfreq))
     if n_win < 2 or n_step < 1:
-        raise InputDataError("preprocessing.epoch", f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.")
+        raise InputDataError(
+            "preprocessing.epoch", f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.",
+            "set preprocessing.epoch.window_s to at least two samples and step_s to at least one.",
+        )
     if recording.n_samples < n_win:
         raise InputDataError(
             recording.source,

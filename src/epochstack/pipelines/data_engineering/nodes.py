@@ -23,7 +23,7 @@ from epochstack.ids import check_id
 from epochstack.io.csv import read_csv_recordings
 from epochstack.io.edf import read_edf_recordings
 from epochstack.io.h5 import read_h5_epochs
-from epochstack.io.uea import read_uea_ts
+from epochstack.io.uea import read_uea_pair
 from epochstack.models.splits import assign_folds
 from epochstack.signals import preprocessing as pp
 from epochstack.signals.epoch_store import StagedEpochStore, new_staging_dir, stage_recording
@@ -73,8 +73,10 @@ def ingest_recordings(dataset: dict) -> dict[str, RecordingSource]:
         )
     if fmt == "uea_ts":
         _require(dataset, "train_path", "test_path")
-        cases = read_uea_ts(dataset["train_path"], split="train", sfreq=dataset.get("sfreq"))
-        cases += read_uea_ts(dataset["test_path"], split="test", sfreq=dataset.get("sfreq"))
+        cases = read_uea_pair(
+            dataset["train_path"], dataset["test_path"], sfreq=dataset.get("sfreq"), channels=dataset.get("channels"),
+            unequal_length=(dataset.get("uea") or {}).get("unequal_length", "resample"),
+        )
         return {case.recording_id: partial(_given, case) for case in cases}
     if fmt == "h5":
         _require(dataset, "h5.x_path")
@@ -82,7 +84,7 @@ def ingest_recordings(dataset: dict) -> dict[str, RecordingSource]:
         recs = read_h5_epochs(
             h5["x_path"], h5["y_path"], dataset_key=h5["dataset_key"], n_meta_columns=h5["n_meta_columns"],
             subject_column=h5["subject_column"], label_column=h5.get("label_column"), sfreq=dataset.get("sfreq"),
-            channel_name=h5.get("channel_name", "EEG"),
+            channel_name=h5.get("channel_name", "EEG"), channels=dataset.get("channels"),
         )
         return {rec.recording_id: partial(_given, rec) for rec in recs}
     if fmt == "csv":
@@ -132,7 +134,7 @@ def _epoch_one(source: RecordingSource, channels: list[str] | None, preprocessin
             raise InputDataError(rec.source, f"{rec.recording_id} has NaN/inf samples.", "impute or drop those cases before ingest.")
         rec.epochs = pp.filter_signals(rec.epochs, rec.sfreq, rec.channel_types, preprocessing["filters"], preprocessing.get("notch_hz"))
     if rec.labels is not None:
-        rec.labels = pp.map_labels(rec.labels, label_mapping)
+        rec.labels = pp.map_labels(rec.labels, label_mapping, rec.source)
     rec.flags = pp.artefact_flags(rec.epochs, rec.channel_types, preprocessing["artefacts"])
     return rec, events
 
@@ -247,6 +249,7 @@ def _assemble(summaries: list[RecordingSummary], dataset: dict, staging: Path, k
     if not kept:
         raise InputDataError(f"dataset.format={dataset.get('format')}", "every epoch was excluded (unknown labels or artefacts).", "check the labels and preprocessing.artefacts.")
     table = pd.concat([s.rows for s in kept], ignore_index=True).sort_values(["recording_id", "epoch_index"], ignore_index=True)
+    pp.check_mapped_classes(table, dataset.get("label_mapping", "none"))
     events = pd.concat([s.events for s in summaries if len(s.events)] or [pd.DataFrame(columns=EVENT_TABLE_COLUMNS)], ignore_index=True)
     events = events.astype({"recording_id": "string", "subject_id": "string", "onset_s": float, "duration_s": float, "label": "string"})
     excluded = {reason: sum(s.excluded.get(reason, 0) for s in summaries) for reason in EXCLUSION_REASONS}
