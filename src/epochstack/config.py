@@ -184,6 +184,6 @@ def validate_parameters(params: dict[str, Any]) -> None:
         raise ParameterError(*problems[0], "correct it in conf/<env>/parameters*.yml or with --params.")
     if problems:
         raise ParameterError(
-            "parameters", "; ".join(f"{name} {problem}" for name, problem in problems) + ".",
+            "parameters", "; ".join(f"{name} {problem.rstrip('.')}" for name, problem in problems) + ".",
             "correct them in conf/<env>/parameters*.yml or with --params.",
         )
