@@ -89,8 +89,11 @@ class SignalModel(EpochModel):
             self.transform_ = _rocket(self.kind, self._transform_params(), self.seed)
             self.transform_.fit(read_epochs(data, sample).astype(np.float64))
         X, y = self._features(data, rows), data.labels(rows)
+        # Tangent vectors are already whitened by the reference covariance: standardising each
+        # coordinate would inflate the noisy ones (pyriemann's own pipeline has no scaler).
+        scaler = [] if self.kind == "tangent_space" else [StandardScaler()]
         self.classifier_ = make_pipeline(
-            StandardScaler(), LogisticRegression(C=float(self.params.get("C", 0.1)), max_iter=int(self.params.get("max_iter", 1000)))
+            *scaler, LogisticRegression(C=float(self.params.get("C", 0.1)), max_iter=int(self.params.get("max_iter", 1000)))
         ).fit(X, y)
         self.seen_epoch_ids = data.epoch_ids(rows)
         return self
