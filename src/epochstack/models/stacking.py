@@ -4,7 +4,8 @@ The stack's input is a table of base-model out-of-fold probabilities (columns
 ``<model>|proba_<class>``). Candidates are every base model alone, a non-negative weighted
 average of their probabilities (weights fitted by minimising log loss) and a regularised
 multinomial logistic regression on them. :class:`SelectedStack` scores every candidate by
-cross-validation over the folds of the rows it is fitted on and keeps a combination only when it
+cross-validation over the folds of the rows it is fitted on (macro F1, then kappa, then the lower
+log loss, which separates models that all decide right) and keeps a combination only when it
 beats the best single base model by ``margin`` macro F1; otherwise the stack *is* that base
 model, and unless it is at least as good in every one of those folds (small gains in a pooled
 score are often noise). Used inside the out-of-fold engine, the choice is made again in every
@@ -24,6 +25,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -148,7 +150,13 @@ class Candidate:
     model: EpochModel
     macro_f1: float = float("nan")
     kappa: float = float("nan")
+    log_loss: float = float("nan")
     fold_macro_f1: list[float] = field(default_factory=list)
+
+    def rank(self) -> tuple[float, float, float]:
+        """Macro F1, then kappa, then (lower) log loss: ties in the decisions (common on small,
+        easy data, where every model is right) go to the better probabilities."""
+        return self.macro_f1, self.kappa, -self.log_loss
 
     def beats(self, other: Candidate, margin: float) -> bool:
         """Better pooled score by ``margin`` and no worse in any fold."""
@@ -177,6 +185,7 @@ def _score(candidate: Candidate, data: EpochData, rows: np.ndarray) -> None:
         proba = candidate.model.fit(data, rows).predict_proba(data, rows)
     result = scores(y, np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)])
     candidate.macro_f1, candidate.kappa = result["macro_f1"], result["kappa"]
+    candidate.log_loss = float(log_loss(y, np.clip(proba, 1e-12, 1.0), labels=data.classes))
 
 
 class SelectedStack(EpochModel):
@@ -191,13 +200,13 @@ class SelectedStack(EpochModel):
         for candidate in candidates:
             _score(candidate, data, rows)
         singles = [c for c in candidates if c.name in self.base_models]
-        best_single = max(singles, key=lambda c: (c.macro_f1, c.kappa))
+        best_single = max(singles, key=Candidate.rank)
         margin = float(self.settings.get("margin", 0.005))
         better = [c for c in candidates if c.name not in self.base_models and c.beats(best_single, margin)]
-        chosen = max(better, key=lambda c: (c.macro_f1, c.kappa)) if better else best_single
+        chosen = max(better, key=Candidate.rank) if better else best_single
         self.selected_ = chosen.name
         self.model_ = chosen.model.fit(data, rows)
-        self.scores_ = {c.name: {"macro_f1": round(c.macro_f1, 4), "kappa": round(c.kappa, 4)} for c in candidates}
+        self.scores_ = {c.name: {"macro_f1": round(c.macro_f1, 4), "kappa": round(c.kappa, 4), "log_loss": round(c.log_loss, 4)} for c in candidates}
         self.seen_epoch_ids = data.epoch_ids(rows)
         return self
 
