@@ -7,8 +7,7 @@ import pytest
 from epochstack.errors import InputDataError
 from epochstack.io.uea import read_uea_pair, read_uea_ts
 
-UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"  # ../shared beside the clone
-needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason="UEA sample files not available")
+UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"  # shipped with the repo
 
 HEADER = "@problemName Toy\n@univariate false\n@dimensions 2\n@equalLength true\n@classLabel true a b\n@data\n"
 GOOD_ROWS = "1,2,3:4,5,6:a\n7,8,9:1,2,3:b\n"
@@ -20,7 +19,6 @@ def write(tmp_path, text, name="Toy_TRAIN.ts"):
     return path
 
 
-@needs_uea
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_basic_motions(split):
     cases = read_uea_ts(UEA / f"BasicMotions_{split.upper()}.ts", split=split, sfreq=10.0)
@@ -41,7 +39,6 @@ def test_basic_motions(split):
     assert first.epochs.dtype == np.float32
 
 
-@needs_uea
 def test_eyes_open_shut_infers_dimensions_and_trusts_the_data_length():
     train = read_uea_ts(UEA / "EyesOpenShut_TRAIN.ts", split="train")
     test = read_uea_ts(UEA / "EyesOpenShut_TEST.ts", split="test")

@@ -14,9 +14,8 @@ from epochstack.errors import InputDataError
 from epochstack.io.edf import write_edf
 from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
 
-UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
+UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"  # shipped with the repo
 pytestmark = pytest.mark.integration
-needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason=f"UEA sample data not found at {UEA} (../shared beside the clone)")
 
 
 def load(project, name, params=None):
@@ -67,7 +66,6 @@ def test_same_seed_gives_identical_outputs(tmp_path, tiny_sleep_params):
     assert s1.keys() == s2.keys() and all(np.array_equal(s1[r], s2[r]) for r in s1)
 
 
-@needs_uea
 def test_uea_test_file_is_the_held_out_set(kedro_project):
     params = {"dataset": {"format": "uea_ts", "train_path": str(UEA / "BasicMotions_TRAIN.ts"),
                           "test_path": str(UEA / "BasicMotions_TEST.ts"), "sfreq": 10.0},
@@ -92,7 +90,6 @@ def test_bad_input_fails_clearly_and_keeps_earlier_outputs(kedro_project, tiny_s
     assert table_path.read_bytes() == before
 
 
-@needs_uea
 def test_cli_accepts_the_older_pipeline_flag(kedro_project):
     """`kedro run --pipeline <name>` (the pre-1.0 spelling) still works."""
     params = f"--params=dataset.format=uea_ts,dataset.train_path={UEA}/BasicMotions_TRAIN.ts,dataset.test_path={UEA}/BasicMotions_TEST.ts"

@@ -9,7 +9,7 @@ import pytest
 
 from epochstack.signals.epoch_store import write_epoch_store
 
-UEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "uea"
+UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"  # shipped with the repo
 pytestmark = pytest.mark.integration
 
 
