@@ -63,3 +63,17 @@ def test_weighted_average_weights_are_a_simplex_favouring_the_better_model():
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-5) and min(weights.values()) >= 0
     assert weights["good"] > weights["fair"]
     np.testing.assert_allclose(model.predict_proba(data, rows).sum(axis=1), 1.0)
+
+
+def test_ties_in_decisions_go_to_the_better_probabilities():
+    """Two base models that decide alike (same argmax everywhere): the sharper one is the stack,
+    whatever their order (on small, easy data every model is often right)."""
+    data, rows, _ = stack_data(quality={"sharp": 0.9})
+    sharp = data.feature_matrix(rows, [f"sharp|proba_{c}" for c in CLASSES])
+    soft = 0.5 * sharp + 0.5 / len(CLASSES)  # same decisions, less confident
+    ids = data.epoch_ids(rows)
+    tied = EpochData(data.table, CLASSES, features=meta_table({"soft": soft, "sharp": sharp}, ids, CLASSES))
+    stack = SelectedStack(["soft", "sharp"], CLASSES, {"combiners": []}).fit(tied, rows)
+    assert stack.scores_["soft"]["macro_f1"] == stack.scores_["sharp"]["macro_f1"]
+    assert stack.scores_["soft"]["log_loss"] > stack.scores_["sharp"]["log_loss"]
+    assert stack.selected_ == "sharp"
