@@ -1,0 +1,62 @@
+"""`kedro run --env uea` end to end on a real UEA dataset shipped in data/01_raw/uea (fast settings)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"
+BASE_MODELS = {"logreg", "minirocket", "multirocket", "tangent_space"}  # conf/uea's stacking.enabled
+# Fewer kernels, one Optuna trial, folds in this process (no worker start-up), fewer resamples.
+FAST = {
+    "dataset": {"train_path": str(UEA / "BasicMotions_TRAIN.ts"), "test_path": str(UEA / "BasicMotions_TEST.ts")},
+    "executor": {"n_workers": 1},
+    "stacking": {"base_models": {
+        "logreg": {"search": {"n_trials": 1, "n_startup_trials": 1}},
+        "minirocket": {"params": {"n_kernels": 840}},
+        "multirocket": {"params": {"n_kernels": 168}},
+    }},
+    "evaluation": {"bootstrap": {"n_boot": 100}, "comparisons": {"n_permutations": 99}},
+}
+
+
+@pytest.fixture(scope="module")
+def uea_run(tmp_path_factory):
+    from tests.conftest import KedroProject
+
+    project = KedroProject(tmp_path_factory.mktemp("uea") / "project")
+    project.run("__default__", FAST, env="uea")
+    return project
+
+
+def test_folds_are_the_train_file_stratified_over_cases(uea_run):
+    catalog = uea_run.catalog(FAST, env="uea")
+    table = catalog.load("epoch_table").merge(catalog.load("folds"), on="epoch_id")
+    assert (table.recording_id == table.subject_id).all() and table.recording_id.is_unique  # a case = a recording = a subject
+    assert set(table.epoch_id[table.fold == -1]) == set(table.epoch_id[table.source_split == "test"])
+    cv = table[table.fold >= 0]
+    assert cv.fold.nunique() == 5 and (cv.source_split == "train").all()
+    assert (cv.groupby(["fold", "label"]).size() == 2).all()  # 40 cases, 4 classes: 2 of each class per fold
+
+
+def test_every_base_model_covers_exactly_the_cv_cases(uea_run):
+    catalog = uea_run.catalog(FAST, env="uea")
+    folds = catalog.load("folds").set_index("epoch_id")["fold"]
+    cv = folds[folds >= 0]
+    oof = catalog.load("base_oof_probabilities")
+    assert set(oof.model) == BASE_MODELS
+    for model, rows in oof.groupby("model"):
+        assert rows.epoch_id.is_unique and set(rows.epoch_id) == set(cv.index), model
+        assert (rows.set_index("epoch_id").fold == cv.reindex(rows.epoch_id)).all(), model
+    assert not any("_ctx_" in c for c in catalog.load("features").columns)  # no context across trials
+
+
+def test_stack_is_at_least_as_good_as_its_best_base_model_on_test(uea_run):
+    metrics = json.loads((uea_run.path / "data/08_reporting/metrics.json").read_text())
+    test = {model: scores["test"]["accuracy"] for model, scores in metrics["models"].items()}
+    assert set(test) == BASE_MODELS | {"stack"}
+    assert test["stack"] >= max(test[m] for m in BASE_MODELS)
+    assert test["stack"] >= 0.95
+    assert metrics["test"]["n_epochs"] == 40 and metrics["info"]["smoothing_methods"] == []
