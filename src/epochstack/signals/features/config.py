@@ -199,14 +199,17 @@ def build_plan(
 
 
 def channel_arrays(epochs: np.ndarray, plan: FeaturePlan) -> np.ndarray:
-    """``(n_epochs, n_plan_channels, n_times)``: the channels plus the acc magnitude.
+    """C-contiguous ``(n_epochs, n_plan_channels, n_times)``: the channels plus the acc magnitude.
 
-    Float32 data stay float32 (half the memory traffic; features are then accurate to ~1e-6).
+    Float32 data stay float32 (half the memory traffic; the kernels sum in float64), other types
+    become float32.
     """
-    x = np.ascontiguousarray(epochs)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    if len(plan.channels) > x.shape[1]:
-        magnitude = np.sqrt(np.sum(x[:, plan.acc_indices] ** 2, axis=1, keepdims=True))
-        x = np.concatenate([x, magnitude], axis=1)
+    dtype = epochs.dtype if epochs.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    n_channels = epochs.shape[1]
+    if epochs.dtype == dtype and epochs.flags.c_contiguous and len(plan.channels) == n_channels:
+        return epochs
+    x = np.empty((epochs.shape[0], len(plan.channels), epochs.shape[2]), dtype)
+    x[:, :n_channels] = epochs  # one strided copy (np.ascontiguousarray is ~2x slower on views)
+    if len(plan.channels) > n_channels:
+        x[:, n_channels] = np.sqrt(np.sum(x[:, plan.acc_indices] ** 2, axis=1))
     return x

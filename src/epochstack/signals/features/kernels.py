@@ -298,6 +298,26 @@ def time_domain_rows(x, order, delay, out):
 
 
 @njit(**_JIT, fastmath=_FASTMATH)
+def coefficient_rows(c, out):
+    """Per row of wavelet coefficients ``c (rows, n)``: sum of squares, mean |c| and standard
+    deviation into ``out (rows, 3)``."""
+    n = c.shape[1]
+    for r in range(c.shape[0]):
+        row = c[r]
+        total = _sum(row)
+        mean = total / n
+        squares = spread = absolute = 0.0
+        for i in range(n):
+            v = np.float64(row[i])
+            squares += v * v
+            absolute += abs(v)
+            spread += (v - mean) * (v - mean)
+        out[r, 0] = squares
+        out[r, 1] = absolute / n
+        out[r, 2] = math.sqrt(spread / n)
+
+
+@njit(**_JIT, fastmath=_FASTMATH)
 def hann_segments(x, window, step, out):
     """Welch's segments of every row, mean removed (constant detrend) and windowed.
 

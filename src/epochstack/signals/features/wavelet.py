@@ -6,6 +6,7 @@ import numpy as np
 import pywt
 
 from epochstack.signals.features.config import ChannelPlan, FeaturePlan
+from epochstack.signals.features.kernels import coefficient_rows
 
 _STATS = ("energy", "relenergy", "meanabs", "std")
 
@@ -35,12 +36,14 @@ def wavelet_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]:
         return {}
     signals = x if len(keep) == x.shape[1] else x[:, keep]
     coeffs = pywt.wavedec(signals, config["wavelet"], mode=config["mode"], level=plan.wavelet_level, axis=-1)
-    energies = [np.einsum("...i,...i->...", c, c, dtype=np.float64) / x.shape[-1] for c in coeffs]
-    total = np.maximum(np.sum(energies, axis=0), floor)
-    stats = [
-        values
-        for c, energy in zip(coeffs, energies, strict=True)
-        for values in (energy, energy / total, np.abs(c).mean(axis=-1), c.std(axis=-1))
-    ]
-    block = np.stack(stats, axis=-1)
+    # (epochs, channels, level, [sum of squares, mean |c|, std]) from one kernel pass per level.
+    summaries = np.empty(signals.shape[:2] + (len(coeffs), 3))
+    for level, c in enumerate(coeffs):
+        out = np.empty((c.shape[0] * c.shape[1], 3))
+        coefficient_rows(np.ascontiguousarray(c).reshape(-1, c.shape[-1]), out)
+        summaries[:, :, level] = out.reshape(c.shape[0], c.shape[1], 3)
+    energy = summaries[..., 0] / x.shape[-1]
+    total = np.maximum(energy.sum(axis=-1, keepdims=True), floor)
+    block = np.stack([energy, energy / total, summaries[..., 1], summaries[..., 2]], axis=-1)
+    block = block.reshape(block.shape[0], block.shape[1], -1)  # level-major: a5 stats, d5 stats...
     return {c: block[:, k] for k, c in enumerate(keep)}
