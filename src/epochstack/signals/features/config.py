@@ -7,6 +7,7 @@ without Kedro (``extract_features(..., config={})``); a given config overrides t
 from __future__ import annotations
 
 import copy
+import fnmatch
 import logging
 import re
 from dataclasses import dataclass, field
@@ -100,6 +101,12 @@ def resolve_config(config: dict | None) -> dict:
     if not (isinstance(delay, int) and delay >= 1):
         raise ParameterError("features.time_domain.permutation_delay", f"is {delay!r}.", "use an integer >= 1 (in samples).")
     return resolved
+
+
+def matching_columns(names: list[str], patterns: list[str]) -> list[int]:
+    """Positions of the ``names`` matching any of the glob ``patterns`` (one compiled regex)."""
+    matcher = re.compile("|".join(fnmatch.translate(p) for p in patterns)) if patterns else None
+    return [j for j, name in enumerate(names) if matcher is not None and matcher.match(name)]
 
 
 def sanitize_name(name: str) -> str:

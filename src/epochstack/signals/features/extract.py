@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from fnmatch import fnmatchcase
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,12 @@ import pandas as pd
 from epochstack.errors import InputDataError
 from epochstack.execution import Executor
 from epochstack.signals.epoch_store import EpochStore
-from epochstack.signals.features.config import FeaturePlan, build_plan, channel_arrays
+from epochstack.signals.features.config import (
+    FeaturePlan,
+    build_plan,
+    channel_arrays,
+    matching_columns,
+)
 from epochstack.signals.features.context import add_context_features
 from epochstack.signals.features.spectral import spectral_columns, spectral_features
 from epochstack.signals.features.time_domain import time_columns, time_domain_features
@@ -73,9 +77,8 @@ def extract_with_plan(epochs: np.ndarray, plan: FeaturePlan) -> pd.DataFrame:
         with ThreadPoolExecutor(n_threads) as threads:
             list(threads.map(fill, starts))
     names = [name for _, _, block in layout for name in block]
-    patterns = plan.config["select"]
-    if patterns:
-        keep = [j for j, name in enumerate(names) if any(fnmatchcase(name, p) for p in patterns)]
+    if plan.config["select"]:
+        keep = matching_columns(names, plan.config["select"])
         values, names = values[:, keep], [names[j] for j in keep]
     nonfinite = ~np.isfinite(values)
     values[nonfinite] = 0.0

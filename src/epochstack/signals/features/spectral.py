@@ -6,6 +6,8 @@ unit squared, e.g. uV^2), so adjacent bands add up exactly to their union.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft
 from scipy.signal import get_window
@@ -32,19 +34,36 @@ def welch_psd(x: np.ndarray, sfreq: float, nperseg: int) -> tuple[np.ndarray, np
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     step = nperseg - nperseg // 2
     n_segments = (rows.shape[1] - nperseg) // step + 1
-    window = get_window("hann", nperseg).astype(rows.dtype)
+    window = _hann(nperseg, rows.dtype)
     segments = np.empty((rows.shape[0], n_segments, nperseg), dtype=rows.dtype)
     hann_segments(rows, window, step, segments)
     spectra = scipy.fft.rfft(segments, axis=-1, overwrite_x=True)
     psd = np.empty((rows.shape[0], spectra.shape[-1]))
     scale = 2.0 / (sfreq * float(np.sum(window.astype(np.float64) ** 2)) * n_segments)
     mean_power(spectra, scale, nperseg % 2 == 0, psd)
-    return scipy.fft.rfftfreq(nperseg, 1.0 / sfreq), psd.reshape(*x.shape[:-1], -1)
+    return _frequencies(sfreq, nperseg), psd.reshape(*x.shape[:-1], -1)
+
+
+@lru_cache(maxsize=16)
+def _hann(nperseg: int, dtype: np.dtype) -> np.ndarray:
+    return get_window("hann", nperseg).astype(dtype)
+
+
+@lru_cache(maxsize=16)
+def _frequencies(sfreq: float, nperseg: int) -> np.ndarray:
+    return scipy.fft.rfftfreq(nperseg, 1.0 / sfreq)
 
 
 def band_bins(freqs: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
     """``[first, stop)``: the bins of ``freqs`` (ascending) with ``lo <= f < hi``."""
     return int(np.searchsorted(freqs, lo, "left")), int(np.searchsorted(freqs, hi, "left"))
+
+
+@lru_cache(maxsize=64)
+def _bin_ranges(sfreq: float, nperseg: int, ranges: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """``(len(ranges), 2)`` bin ranges of ``[lo, hi)`` frequency ranges (cached: every chunk asks)."""
+    freqs = _frequencies(sfreq, nperseg)
+    return np.array([band_bins(freqs, lo, hi) for lo, hi in ranges], dtype=np.int64).reshape(-1, 2)
 
 
 def _line_frequencies(plan: FeaturePlan) -> list[float]:
@@ -77,8 +96,9 @@ def spectral_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]
     aperiodic slope and line-noise ratio. ``x``: ``(n_epochs, n_channels, n_times)``."""
     spectral = plan.config["spectral"]
     freqs, psd = welch_psd(x, plan.sfreq, plan.nperseg)
+    log_psd = np.log(psd, out=np.zeros_like(psd), where=psd > 0)  # numpy's vectorised log
     half_width = spectral["line_noise_half_width_hz"]
-    lines = np.array([band_bins(freqs, f - half_width, f + half_width) for f in _line_frequencies(plan)], dtype=np.int64).reshape(-1, 2)
+    lines = _bin_ranges(plan.sfreq, plan.nperseg, tuple((f - half_width, f + half_width) for f in _line_frequencies(plan)))
     fractions = np.array([MEDIAN_FRACTION, spectral["edge_fraction"]])
     # Channels of one type share their bands: one kernel call per type.
     groups: dict[str, list[int]] = {}
@@ -88,13 +108,14 @@ def spectral_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]
     blocks: dict[int, np.ndarray] = {}
     for members in groups.values():
         channel = plan.channels[members[0]]
-        names = list(channel.bands)
-        bands = np.array([band_bins(freqs, lo, hi) for lo, hi in channel.bands.values()], dtype=np.int64)
-        broad = np.array(band_bins(freqs, min(lo for lo, _ in channel.bands.values()), max(hi for _, hi in channel.bands.values())), dtype=np.int64)
+        names, edges = list(channel.bands), tuple(channel.bands.values())
+        bands = _bin_ranges(plan.sfreq, plan.nperseg, edges)
+        broad = _bin_ranges(plan.sfreq, plan.nperseg, ((min(lo for lo, _ in edges), max(hi for _, hi in edges)),))[0]
         ratios = np.array([(names.index(num), names.index(den)) for num, den in _ratios(channel, plan)], dtype=np.int64).reshape(-1, 2)
         rows = np.ascontiguousarray(psd[:, members]).reshape(-1, psd.shape[-1])
-        log_rows = np.log(rows, out=np.zeros_like(rows), where=rows > 0)
-        out = np.empty((rows.shape[0], len(spectral_columns(channel, plan))))
+        log_rows = np.ascontiguousarray(log_psd[:, members]).reshape(rows.shape)
+        # As many columns as spectral_columns(channel, plan) names (extract_with_plan checks).
+        out = np.empty((rows.shape[0], 2 * len(bands) + len(ratios) + 6 + len(lines)))
         band_rows(rows, log_rows, freqs, bands, broad, ratios, lines, fractions, float(plan.config["log_floor"]), out)
         out = out.reshape(x.shape[0], len(members), -1)
         for k, c in enumerate(members):
