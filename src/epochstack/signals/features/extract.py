@@ -148,6 +148,8 @@ def compute_features_for_store(
         )
     recording_ids = epoch_table["recording_id"].astype(str)
     groups = list(epoch_table[["epoch_id", "signal_row"]].groupby(recording_ids, sort=False))
+    if not store.path.is_absolute():  # workers of a cluster run elsewhere: an absolute path
+        store = EpochStore(store.path.resolve())
     logger.info("Features: %d recordings on the %s executor (%s).", len(groups), executor.backend, executor.address or f"{executor.n_workers} workers")
     results = executor.map(_recording_features, [(store, rid, rows, plan) for rid, rows in groups], desc="features")
     features = pd.concat([frame for frame, _ in results], ignore_index=True)
