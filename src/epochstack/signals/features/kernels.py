@@ -66,11 +66,17 @@ def _raw_sums(row):
     return s1, s2, s_d2, s_dabs, s_dd2
 
 
+@njit(**_JIT)  # no fastmath: every sample must take the same rounding, so the bins stay monotone
+def _histogram_bin(value, low, scale):
+    """``(value - low) * scale`` clipped to the histogram's bins."""
+    v = (value - low) * scale
+    v = v if v > 0.0 else 0.0
+    return np.int16(v if v < _QUARTILE_BINS - 1.0 else _QUARTILE_BINS - 1.0)
+
+
 @njit(**_JIT, fastmath=_FASTMATH)
 def _central_sums_and_bins(row, mean, low, scale, bins):
-    """Sums of (x - mean)^2, ^3, ^4 and |x - mean|; and each sample's histogram bin,
-    ``(x - low) * scale`` clipped to the histogram (monotone in x)."""
-    top = _QUARTILE_BINS - 1.0
+    """Sums of (x - mean)^2, ^3, ^4 and |x - mean|; and each sample's histogram bin."""
     s2 = s3 = s4 = s_abs = 0.0
     for i in range(row.shape[0]):
         c = row[i] - mean
@@ -79,10 +85,7 @@ def _central_sums_and_bins(row, mean, low, scale, bins):
         s3 += c2 * c
         s4 += c2 * c2
         s_abs += abs(c)
-        v = (row[i] - low) * scale
-        v = v if v > 0.0 else 0.0
-        v = v if v < top else top
-        bins[i] = np.int16(v)
+        bins[i] = _histogram_bin(row[i], low, scale)
     return s2, s3, s4, s_abs
 
 
