@@ -259,7 +259,7 @@ def _log_unstaged(recording_id: str, texts: np.ndarray, labels: np.ndarray) -> N
     ``Movement time``, unknown names, gaps): the pipeline excludes them as unknown labels."""
     unstaged = [("no annotation" if text is None else text) for text, label in zip(texts, labels, strict=True) if label is None]
     if unstaged:
-        counts = pd.Series(unstaged).value_counts().to_dict()
+        counts = pd.Series(unstaged).value_counts().sort_index().to_dict()
         logger.warning(
             "%s: %d of %d epochs carry no sleep stage (%s); they are excluded and counted as unknown labels.",
             recording_id,

@@ -85,7 +85,7 @@ EVENT_RATES = {
     "sawtooth": np.array([0.0, 0.0, 0.0, 0.0, 2.0]),
     "saccade": np.array([20.0, 2.0, 0.0, 0.0, 0.0]),
     "blink": np.array([10.0, 3.0, 0.0, 0.0, 0.0]),
-    "movement": np.array([0.6, 0.15, 0.03, 0.01, 0.05]),
+    "movement": np.array([0.4, 0.15, 0.03, 0.01, 0.05]),
     "twitch": ss.EVENT_RATES["twitch"],
 }
 # Share of the EEG transients on Fpz-Cz, Pz-Oz and the EOG (vertex waves: Cz is Fpz-Cz's reference).
