@@ -1,11 +1,14 @@
 """Synthetic polysomnography (Sleep-EDF layout): a simulated hypnogram and the signals it implies.
 
-The hypnogram comes first (sleep onset, ~90-min NREM/REM cycles with N3 early and REM late,
-brief awakenings). Continuous rhythms are then synthesised with the spectrum of the stage mix
-of each moment (cross-fading over seconds at stage changes, over minutes into and out of REM),
-and transient events (spindles, K-complexes, eye movements, twitches, artefacts) are added at
-stage-dependent rates. Stagers' cues are the only thing that separates the stages, subjects
-differ in all of them, and the labels carry a scorer's disagreement near stage changes.
+:func:`generate_sleep_recording` is the entry point for both difficulties. ``realistic`` (the
+default) lives in :mod:`.synthetic_sleep_realistic` and builds on the pieces here; this module
+holds the ``easy`` generator and what both share. The hypnogram comes first (sleep onset,
+~90-min NREM/REM cycles with N3 early and REM late, brief awakenings). Continuous rhythms are
+then synthesised with the spectrum of the stage mix of each moment (cross-fading over seconds
+at stage changes, over minutes into and out of REM), and transient events (spindles,
+K-complexes, eye movements, twitches, artefacts) are added at stage-dependent rates. Stagers'
+cues are the only thing that separates the stages, subjects differ in all of them, and the
+labels carry a scorer's disagreement near stage changes.
 """
 
 from __future__ import annotations

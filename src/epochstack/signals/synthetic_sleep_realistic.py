@@ -63,7 +63,8 @@ STAGE_RMS = {
     "slow_eye": [6.0, 10.0, 4.0, 0.0, 3.0],   # rolling eye movements, ~0.3 Hz
     "emg": [15.0, 11.0, 9.0, 8.0, 4.0],       # chin tone (REM atonia)
 }
-COMPONENTS = [f"background_{s}" for s in ss.STAGES] + list(STAGE_RMS) + ["amplifier"]
+# Components, in the column order of the RMS and spectra arrays: one aperiodic background per
+# stage (mixed by the stage weights), then STAGE_RMS, then amplifier noise.
 # Share of each component on Fpz-Cz, Pz-Oz, EOG and EMG; the backgrounds share one row entry.
 _GAIN = {  # background delta theta alpha sigma beta slow_eye emg amplifier
     FPZ: (1.0, 1.0, 0.8, 0.45, 0.8, 1.0, 0.3, 0.08, 1.0),
