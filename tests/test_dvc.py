@@ -91,7 +91,8 @@ def import_closure(modules: set[str]) -> set[Path]:
         if module not in seen:
             seen.add(module)
             todo += sorted(imported_modules(module) - seen)
-    return {module_file(m).relative_to(ROOT) for m in seen}
+    files = {module_file(m) for m in seen}
+    return {f.relative_to(ROOT) for f in files if f.read_text().strip()}  # an empty __init__.py runs nothing
 
 
 def code_used_by(name: str) -> set[Path]:

@@ -6,9 +6,10 @@
   marked KILLED, with their nested runs.
 - The training data is recorded with ``mlflow.log_input`` (name, content digest, source).
 - Metrics: the headline numbers as MLflow metrics, the long tail stays in the logged JSON.
-- ``sqlite:///mlflow.db`` and ``sqlite:///optuna.db`` name the main project's files even when
-  ``kedro run`` runs inside a DVC temporary experiment copy (``.dvc/tmp/exps/...``, used by
-  ``dvc exp run --temp`` and queued experiments), so every experiment lands in one database.
+- The project's SQLite databases (``mlflow.db``, ``optuna.db``) are found from the project root,
+  also when Kedro starts in ``notebooks/`` or inside a DVC temporary experiment copy
+  (``.dvc/tmp/exps/...``, used by ``dvc exp run --temp`` and queued experiments): every
+  experiment lands in the main project's databases.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from kedro.utils import find_kedro_project
 from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -60,12 +62,11 @@ def in_dvc_experiment_copy(path: str | Path | None = None) -> bool:
 
 
 def project_sqlite_url(filename: str, path: str | Path | None = None) -> str:
-    """``sqlite:///<filename>`` of the project at ``path`` (default: cwd); inside a DVC experiment
-    copy, the main project's file (an absolute URL), so temporary copies log to and tune in the
-    project's own databases."""
-    if not in_dvc_experiment_copy(path):
-        return f"sqlite:///{filename}"
-    return f"sqlite:///{main_project_root(path) / filename}"
+    """``sqlite:///`` URL of ``filename`` at the root of the Kedro project holding ``path``
+    (default: cwd, e.g. ``notebooks/``), or of the main project inside a DVC experiment copy,
+    so notebooks and temporary copies use the project's own databases."""
+    start = Path(path or Path.cwd()).resolve()
+    return f"sqlite:///{main_project_root(find_kedro_project(start) or start) / filename}"
 
 
 def project_artifact_location(folder: str) -> str | None:
