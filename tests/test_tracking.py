@@ -53,12 +53,13 @@ def test_headline_metrics_keep_the_summary_and_leave_the_long_tail_to_the_json()
         "protocol": "nested", "info": {"n_test_epochs": 10},
         "test": {"cohen_kappa": 0.8, "macro_f1": 0.7, "estimate": "held_out", "ci": None, "f1_per_class": {"REM": 0.5},
                  "events": {"sensitivity": 0.9, "at_fa": {"1.0": {"sensitivity": 0.8}}}},
-        "oof": {"cohen_kappa": 0.75, "smoothing": {"hmm": {"cohen_kappa": 0.8}}},
+        "oof": {"cohen_kappa": 0.75, "smoothing": {"hmm": {"cohen_kappa": 0.8, "recall_per_class": {"REM": 0.4}}}},
         "models": {"hgb": {"test": {"cohen_kappa": 0.6, "accuracy": 0.9, "per_subject": {"s1": {"cohen_kappa": 0.1}}}}},
         "comparisons": {"stack_vs_hgb": {"cohen_kappa": {"delta": 0.2}}},
     }
     assert headline_metrics(document) == {
-        "test.cohen_kappa": 0.8, "test.macro_f1": 0.7, "test.events.sensitivity": 0.9, "oof.cohen_kappa": 0.75,
+        "test.cohen_kappa": 0.8, "test.macro_f1": 0.7, "test.f1_per_class.REM": 0.5, "test.events.sensitivity": 0.9,
+        "oof.cohen_kappa": 0.75, "oof.smoothing.hmm.cohen_kappa": 0.8,
         "models.hgb.test.cohen_kappa": 0.6,
     }
 

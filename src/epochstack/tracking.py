@@ -215,14 +215,19 @@ def _scalars(block: dict, prefix: str) -> dict[str, float]:
 def headline_metrics(document: dict) -> dict[str, float]:
     """The numbers a person compares runs by, from a metrics.json document.
 
-    ``test.*`` / ``oof.*``: the reference model's scalar scores (and event scores of detection
-    tasks); ``models.<model>.<split>.{cohen_kappa, macro_f1}``: every model side by side.
-    Per-class, per-subject, smoothing and comparison details stay in the JSON artifact.
+    ``test.*`` / ``oof.*`` (the reference model): scalar scores, ``f1_per_class.<class>``,
+    ``smoothing.<method>.{cohen_kappa, macro_f1}`` and, for detection tasks, the scalar event
+    scores; ``models.<model>.<split>.{cohen_kappa, macro_f1}``: every model side by side. The
+    long tail (per subject, precision/recall/AUROC per class, structure, operating points,
+    comparisons) stays in the metrics.json artifact.
     """
     metrics = {}
     for split in HEADLINE_SPLITS:
         block = document.get(split) or {}
-        metrics |= _scalars(block, split) | _scalars(block.get("events"), f"{split}.events")
+        metrics |= _scalars(block, split) | _scalars(block.get("f1_per_class"), f"{split}.f1_per_class")
+        metrics |= _scalars(block.get("events"), f"{split}.events")
+        for method, scores in (block.get("smoothing") or {}).items():
+            metrics |= _scalars({k: v for k, v in (scores or {}).items() if k in HEADLINE_MODEL_SCORES}, f"{split}.smoothing.{method}")
     for model, splits in (document.get("models") or {}).items():
         for split in HEADLINE_SPLITS:
             scores = {k: v for k, v in ((splits or {}).get(split) or {}).items() if k in HEADLINE_MODEL_SCORES}

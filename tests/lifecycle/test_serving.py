@@ -147,6 +147,7 @@ def test_the_run_records_its_input_and_headline_metrics(trained, registry):
     assert json.loads(training.dataset.source)["tags"]["task"] == "sleep"
     metrics = run.data.metrics
     assert {"test.cohen_kappa", "test.macro_f1", "oof.cohen_kappa", "models.stack.test.macro_f1"} <= set(metrics)
-    assert not [m for m in metrics if "per_class" in m or "per_subject" in m or m.startswith("comparisons.")]
+    assert "test.f1_per_class.REM" in metrics and "test.smoothing.hmm.cohen_kappa" in metrics
+    assert not [m for m in metrics if "per_subject" in m or "recall_per_class" in m or m.startswith("comparisons.")]
     assert len(metrics) < 150
     assert pd.notna(metrics["test.cohen_kappa"])
