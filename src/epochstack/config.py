@@ -137,7 +137,7 @@ class InferenceParams(BaseModel):
 
 class EvaluationProtocol(BaseModel):
     model_config = ConfigDict(extra="allow")
-    protocol: Literal["nested", "non_nested"] = "nested"
+    protocol: Literal["auto", "nested", "non_nested"] = "auto"
 
 
 # Top-level parameter -> schema. Blocks absent from the parameters are not checked.

@@ -84,3 +84,17 @@ def test_the_selection_bias_is_measured_on_permuted_labels(tmp_path):
     assert abs(nested_score) < 0.06, "nested OOF: chance"
     assert non_nested_score > nested_score + 0.03 and tuned > 1 / 3, "non-nested OOF: the lucky trial's score"
     assert len(nested.studies) == 5, "one study per outer fold, and one for the final model"
+
+
+def test_auto_protocol_is_nested_while_affordable():
+    from epochstack.models.fitting import resolve_protocol
+
+    search = {"space": {"C": {"type": "float", "low": 0.1, "high": 1.0}}}
+    stacking = {"enabled": ["logreg"], "base_models": {"logreg": {"search": {**search, "n_trials": 6}}, "hgb": {}}}
+    deep = {"enabled": ["cnn"], "networks": {"cnn": {"search": {"lr": {}}}}, "optuna": {"n_trials": 0}}
+    assert resolve_protocol("auto", stacking, deep) == "nested"
+    assert resolve_protocol("non_nested", stacking, deep) == "non_nested"
+    stacking["base_models"]["logreg"]["search"]["n_trials"] = 60
+    assert resolve_protocol("auto", stacking, deep) == "non_nested"
+    stacking["base_models"]["logreg"]["search"]["n_trials"] = 6
+    assert resolve_protocol("auto", stacking, {**deep, "optuna": {"n_trials": 4}}) == "non_nested"

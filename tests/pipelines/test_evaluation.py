@@ -11,6 +11,8 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
+from epochstack.config import validate_parameters
+
 pytestmark = pytest.mark.integration
 
 SLEEP = ["NREM", "REM", "Wake"]
@@ -74,6 +76,9 @@ def run_evaluation(project, table, folds, predictions, events, monkeypatch, para
     inputs = {"epoch_table": table, "folds": folds, "model_predictions": predictions, "events": events, "features": features_of(table)}
     for name, data in inputs.items():
         catalog.save(name, data)
+    # The protocol the models were trained under, as the stacking pipeline records it.
+    protocol = ((params or {}).get("evaluation") or {}).get("protocol", "nested")
+    (project.path / "data/08_reporting/stack_report.json").write_text(json.dumps({"protocol": protocol, "selected": "stack"}))
     project.run("evaluation", params=params)
     while mlflow.active_run():  # kedro-mlflow leaves its run on mlflow's stack after session.run
         mlflow.end_run()
@@ -190,7 +195,7 @@ def test_operating_points_never_read_the_test_split():
 
     def chosen(predictions, table, events):
         scoring, n_unlabelled = nodes.build_scoring_table(predictions, table, evaluation)
-        context = nodes.evaluation_context(scoring, n_unlabelled, table, events, evaluation, "three_class")
+        context = nodes.evaluation_context(scoring, n_unlabelled, table, events, evaluation, "three_class", {"protocol": "nested"})
         return nodes.choose_operating_points(scoring, context, events, evaluation)
 
     original = chosen(predictions, table, events)
@@ -233,12 +238,13 @@ def test_a_wrong_evaluation_parameter_is_named():
     table, folds, predictions = hand_made_inputs(SLEEP, np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.0, 0.9]]))
     evaluation = OmegaConfigLoader(str(PROJECT_CONF), base_env="base", default_run_env="local")["parameters"]["evaluation"]
     scoring, n_unlabelled = nodes.build_scoring_table(predictions, table, evaluation)
-    for path, value, name in ((("protocol",), "nestd", "evaluation.protocol"),
-                              (("smoothing", "hysteresis", "objective"), "auc", "evaluation.smoothing.hysteresis.objective")):
+    with pytest.raises(ParameterError, match="evaluation.protocol"):
+        validate_parameters({"evaluation": {**evaluation, "protocol": "nestd"}})
+    for path, value, name in ((("smoothing", "hysteresis", "objective"), "auc", "evaluation.smoothing.hysteresis.objective"),):
         wrong = copy.deepcopy(evaluation)
         target = wrong
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
         with pytest.raises(ParameterError, match=name):
-            nodes.evaluation_context(scoring, n_unlabelled, table, NO_EVENTS, wrong, "three_class")
+            nodes.evaluation_context(scoring, n_unlabelled, table, NO_EVENTS, wrong, "three_class", {"protocol": "nested"})

@@ -1,6 +1,6 @@
 """The life of every base model, whatever its kind: tune, out-of-fold, refit, predict the test set.
 
-``protocol`` decides where tuning happens:
+``protocol`` decides where tuning happens (``auto`` picks one, see :func:`resolve_protocol`):
 
 - ``nested``: inside each outer CV fold, on that fold's training rows only (a
   :class:`~epochstack.models.tuning.TunedModel` is the fold model), so the OOF scores are
@@ -40,6 +40,24 @@ from epochstack.models.tuning import TunedModel, data_fingerprint, searching, tu
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("nested", "non_nested")
+# auto: nested while every searched base model runs at most this many trials and no deep network
+# is searched (nested tuning repeats every search once per outer fold, plus once for the final
+# model); non_nested beyond, its OOF metrics labelled selection-biased.
+AUTO_NESTED_MAX_TRIALS = 20
+
+
+def resolve_protocol(protocol: str, stacking: dict, deep_models: dict) -> str:
+    """``nested`` or ``non_nested``: the given one, or for ``auto`` nested when affordable."""
+    if protocol in PROTOCOLS:
+        return protocol
+    if protocol != "auto":
+        raise InputDataError("evaluation.protocol", f"is {protocol!r}.", f"use auto or one of {list(PROTOCOLS)}.")
+    searched = [int((stacking["base_models"][m].get("search") or {}).get("n_trials", 0))
+                for m in stacking.get("enabled") or [] if searching(stacking["base_models"].get(m, {}).get("search"))]
+    deep_trials = int((deep_models.get("optuna") or {}).get("n_trials", 0))
+    deep_searched = deep_trials > 0 and any((deep_models.get("networks") or {}).get(n, {}).get("search") for n in deep_models.get("enabled") or [])
+    affordable = not deep_searched and max(searched, default=0) <= AUTO_NESTED_MAX_TRIALS
+    return "nested" if affordable else "non_nested"
 TABLE_COLUMNS = ["epoch_id", "recording_id", "subject_id", "signal_row", "label", "fold"]
 
 

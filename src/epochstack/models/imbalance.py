@@ -14,18 +14,26 @@ RESAMPLERS = ("none", "undersample", "oversample", "smote")
 CLASS_WEIGHTS = ("none", "balanced", "inv_sqrt")
 
 
-def class_sample_weights(y: np.ndarray, scheme: str | None) -> np.ndarray | None:
-    """Per-row weights: ``balanced`` (n / (k * count)) or ``inv_sqrt`` (1/sqrt(frequency)).
-
-    Weights are scaled to mean 1 so learning rates and penalties keep their meaning.
-    """
+def class_weights(counts: np.ndarray, scheme: str | None, source: str = "class_weight") -> np.ndarray | None:
+    """Weight per class from its count: ``balanced`` (1/frequency) or ``inv_sqrt``
+    (1/sqrt(frequency)), scaled to mean 1 over classes; ``none``: ``None``. Empty classes count 1."""
     if scheme in (None, "none"):
         return None
     if scheme not in CLASS_WEIGHTS:
-        raise InputDataError("stacking.imbalance.class_weight", f"unknown scheme {scheme!r}.", f"use one of {list(CLASS_WEIGHTS)}.")
-    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        raise InputDataError(source, f"unknown scheme {scheme!r}.", f"use one of {list(CLASS_WEIGHTS)}.")
+    counts = np.maximum(np.asarray(counts, dtype=float), 1)
     freq = counts / counts.sum()
-    per_class = 1.0 / freq if scheme == "balanced" else 1.0 / np.sqrt(freq)
+    weights = 1.0 / freq if scheme == "balanced" else 1.0 / np.sqrt(freq)
+    return weights / weights.mean()
+
+
+def class_sample_weights(y: np.ndarray, scheme: str | None) -> np.ndarray | None:
+    """Per-row weights from :func:`class_weights`, scaled to mean 1 over rows so learning rates
+    and penalties keep their meaning."""
+    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    per_class = class_weights(counts, scheme, "stacking.imbalance.class_weight")
+    if per_class is None:
+        return None
     weights = per_class[inverse]
     return weights / weights.mean()
 

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import cohen_kappa_score, f1_score
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -42,6 +41,8 @@ from epochstack.models.deep.data import (
     prediction_chunks,
 )
 from epochstack.models.deep.networks import network_context
+from epochstack.models.engine import scores
+from epochstack.models.imbalance import class_weights
 
 logger = logging.getLogger(__name__)
 
@@ -101,28 +102,14 @@ def seed_worker(worker_id: int) -> None:
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
-    """Cohen's kappa or macro F1 (labels as class indices)."""
-    if len(y_true) == 0:
-        return float("nan")
-    if metric == "kappa":
-        value = cohen_kappa_score(y_true, y_pred)
-        return float(0.0 if np.isnan(value) else value)
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    """The validation metric (``kappa`` or ``macro_f1``) of class-index labels; NaN without labels."""
+    return float(scores(y_true, y_pred)[metric]) if len(y_true) else float("nan")
 
 
-def class_weights(codes: np.ndarray, n_classes: int, scheme: str) -> torch.Tensor | None:
-    """Loss weights per class: ``inv_sqrt`` (1/sqrt(freq)) or ``balanced`` (1/freq), mean 1 over classes."""
-    if scheme in (None, "none"):
-        return None
-    counts = np.bincount(codes[codes >= 0], minlength=n_classes).astype(float)
-    freq = np.maximum(counts, 1) / max(counts.sum(), 1)
-    if scheme == "inv_sqrt":
-        weights = 1 / np.sqrt(freq)
-    elif scheme == "balanced":
-        weights = 1 / freq
-    else:
-        raise ValueError(f"class_weight {scheme!r}: use none, inv_sqrt or balanced.")
-    return torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
+def loss_weights(codes: np.ndarray, n_classes: int, scheme: str) -> torch.Tensor | None:
+    """Per-class loss weights (:func:`epochstack.models.imbalance.class_weights`) of the training targets."""
+    weights = class_weights(np.bincount(codes[codes >= 0], minlength=n_classes), scheme, "deep_models.training.class_weight")
+    return None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
 
 class FocalLoss(nn.Module):
@@ -267,7 +254,7 @@ def train(
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     seed_everything(seed)
     network.to(device)
-    weights = class_weights(train_set.codes, train_set.n_classes, settings["class_weight"])
+    weights = loss_weights(train_set.codes, train_set.n_classes, settings["class_weight"])
     criterion = make_loss(settings, weights).to(device)
     sampler = EpochSampler(
         len(train_set), seed, max_items=-(-int(settings["max_train_samples"]) // int(settings["sequence_length"])),

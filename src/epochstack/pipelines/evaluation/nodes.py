@@ -144,15 +144,19 @@ def _check_settings(evaluation: dict) -> None:
             raise ParameterError(f"evaluation.{name}", f"is {value!r}.", fix)
 
 
-def evaluation_context(scoring_table: pd.DataFrame, n_unlabelled: int, epoch_table: pd.DataFrame, events: pd.DataFrame, evaluation: dict, label_mapping: str) -> dict:
-    """Settings checked once, before anything is scored: protocol, smoothing methods, reference
-    model, positive class, impossible transitions for ``dataset.label_mapping``, class names in
-    targets (a warning names unknown ones)."""
+def evaluation_context(
+    scoring_table: pd.DataFrame, n_unlabelled: int, epoch_table: pd.DataFrame, events: pd.DataFrame, evaluation: dict,
+    label_mapping: str, stack_report: dict,
+) -> dict:
+    """Settings checked once, before anything is scored: protocol (the one the models were
+    trained under, from the stack report), smoothing methods, reference model, positive class,
+    impossible transitions for ``dataset.label_mapping``, class names in targets (a warning
+    names unknown ones)."""
     classes = class_list(epoch_table)
     _check_settings(evaluation)
-    protocol = evaluation.get("protocol")
+    protocol = stack_report.get("protocol")
     if protocol not in PROTOCOLS:
-        raise ParameterError("evaluation.protocol", f"is {protocol!r}.", f"use one of {list(PROTOCOLS)}.")
+        raise InputDataError("stack_report", f"records protocol {protocol!r}.", "re-run the stacking pipeline.")
     methods = list(evaluation["smoothing"]["methods"])
     unknown = sorted(set(methods) - set(SMOOTHING_METHODS))
     if unknown:

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.evaluation_context,
-                ["evaluation_scoring_table", "evaluation_unlabelled_count", "epoch_table", "events", "params:evaluation", "params:dataset.label_mapping"],
+                ["evaluation_scoring_table", "evaluation_unlabelled_count", "epoch_table", "events", "params:evaluation", "params:dataset.label_mapping", "stack_report"],
                 "evaluation_context",
                 name="evaluation_context",
             ),

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from epochstack.errors import InputDataError
 from epochstack.execution import Executor
 from epochstack.models.engine import EpochData, out_of_fold, prediction_frame, scores
-from epochstack.models.fitting import fit_base_model, model_data
+from epochstack.models.fitting import fit_base_model, model_data, resolve_protocol
 from epochstack.models.labels import class_list, proba_columns
 from epochstack.models.manifest import build_manifest
 from epochstack.models.registry import build_base_model, reads_features, select_features
@@ -52,7 +52,7 @@ def _imbalance(spec: dict, stacking: dict) -> dict:
 
 def train_base_models(
     features: pd.DataFrame, epoch_signals, epoch_table: pd.DataFrame, folds: pd.DataFrame, stacking: dict,
-    protocol: str, optuna_storage: str, executor: dict,
+    deep_models: dict, protocol: str, optuna_storage: str, executor: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     """Every enabled base model through its life (tune, OOF, refit, test), one after the other.
 
@@ -63,6 +63,7 @@ def train_base_models(
     if not names:
         raise InputDataError("stacking.enabled", "is empty: the stack needs at least one base model.", "enable e.g. logreg.")
     data, cv_rows, test_rows = model_data(epoch_table, folds, features, epoch_signals)
+    protocol = resolve_protocol(protocol, stacking, deep_models)
     run_on = Executor.from_params(executor)
     seed = int(stacking["seed"])
     oof_frames, test_frames, fitted, reports = [], [], {}, {}
@@ -143,7 +144,7 @@ def _probabilities(frame: pd.DataFrame, classes: list[str]) -> dict[str, pd.Data
 
 def train_stack(
     base_oof: pd.DataFrame, base_test: pd.DataFrame, deep_oof: pd.DataFrame, deep_test: pd.DataFrame,
-    epoch_table: pd.DataFrame, folds: pd.DataFrame, stacking: dict,
+    epoch_table: pd.DataFrame, folds: pd.DataFrame, stacking: dict, deep_models: dict, protocol: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SelectedStack, dict]:
     """The stack's own OOF probabilities (chosen again in every outer fold), the final stack
     chosen on all OOF rows and its test predictions, and a report of the choice."""
@@ -166,6 +167,7 @@ def train_stack(
     final = SelectedStack(models, classes, settings, seed).fit(meta, cv_rows)
     test_proba = final.predict_proba(meta, test_rows) if len(test_rows) else np.empty((0, len(classes)))
     report = {
+        "protocol": resolve_protocol(protocol, stacking, deep_models),
         "selected": final.selected_, "stacked_models": models, "left_out": left_out, "final": final.report(),
         **scores(data.labels(cv_rows), stack_oof.predictions()),
         "outer_folds": [{"fold": r.fold, **r.model_report} for r in stack_oof.folds],
@@ -188,7 +190,7 @@ def assemble_stacking_model(meta_learner: SelectedStack, fitted_base_models: dic
 
 def build_stacking_manifest(
     stacking_model: StackedModel, folds: pd.DataFrame, stacking: dict, dataset: dict, preprocessing: dict,
-    features: dict, stack_report: dict, protocol: str,
+    features: dict, stack_report: dict,
 ) -> dict:
     """Classes, base models and what they read, folds hash, and the training-time dataset,
     preprocessing and feature parameters that inference must reuse."""
@@ -196,7 +198,7 @@ def build_stacking_manifest(
         stacking_model, folds,
         training={"dataset": {k: dataset.get(k) for k in ("format", "label_mapping", "channels", "sfreq")},
                   "preprocessing": preprocessing, "features": features},
-        stacking=stacking, selected=stack_report["selected"], protocol=protocol,
+        stacking=stacking, selected=stack_report["selected"], protocol=stack_report["protocol"],
     )
 
 

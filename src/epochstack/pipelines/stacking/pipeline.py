@@ -16,15 +16,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.train_base_models,
-                ["features", "epoch_signals", "epoch_table", "folds", "params:stacking", "params:evaluation.protocol",
-                 "params:optuna_storage", "params:executor"],
+                ["features", "epoch_signals", "epoch_table", "folds", "params:stacking", "params:deep_models",
+                 "params:evaluation.protocol", "params:optuna_storage", "params:executor"],
                 ["base_oof_probabilities", "base_test_probabilities", "fitted_base_models", "base_model_reports"],
                 name="train_base_models",
             ),
             node(
                 nodes.train_stack,
                 ["base_oof_probabilities", "base_test_probabilities", "deep_oof_probabilities", "deep_test_probabilities",
-                 "epoch_table", "folds", "params:stacking"],
+                 "epoch_table", "folds", "params:stacking", "params:deep_models", "params:evaluation.protocol"],
                 ["stacking_oof_probabilities", "test_predictions", "meta_learner", "stack_report"],
                 name="train_stack",
             ),
@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.build_stacking_manifest,
                 ["stacking_model", "folds", "params:stacking", "params:dataset", "params:preprocessing", "params:features",
-                 "stack_report", "params:evaluation.protocol"],
+                 "stack_report"],
                 "stacking_manifest",
                 name="build_stacking_manifest",
             ),
