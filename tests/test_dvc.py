@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 CONF = ROOT / "conf" / "base"
 # Parameters that say where and how work runs, or what is tracked: they change no result.
-NOT_RESULTS = {"executor", "n_jobs", "staging_dir", "optuna_storage", "inference.serving"}
+NOT_RESULTS = {"executor", "staging_dir", "optuna_storage", "inference.serving"}
 
 
 def dvc_stages() -> dict:
