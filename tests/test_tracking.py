@@ -77,6 +77,7 @@ DYING_RUN = textwrap.dedent(f"""
     import os, socket, sys, time
     import mlflow
     mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("dying")
     with mlflow.start_run(run_name="dies") as parent:
         mlflow.set_tags({{"{HOST_TAG}": socket.gethostname(), "{PID_TAG}": str(os.getpid())}})
         with mlflow.start_run(run_name="dies-trial-0", nested=True) as child:
@@ -95,7 +96,8 @@ def tracking_uri(tmp_path):
 
 def killed_run(uri: str) -> tuple[str, str]:
     """Ids of a run and its nested run left RUNNING by a process killed with SIGKILL."""
-    process = subprocess.Popen([sys.executable, "-c", DYING_RUN, uri], stdout=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # earlier runs may leave MLFLOW_EXPERIMENT_ID
+    process = subprocess.Popen([sys.executable, "-c", DYING_RUN, uri], stdout=subprocess.PIPE, text=True, env=env)
     parent, child = process.stdout.readline().split()
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
