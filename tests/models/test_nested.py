@@ -92,9 +92,10 @@ def test_auto_protocol_is_nested_while_affordable():
     search = {"space": {"C": {"type": "float", "low": 0.1, "high": 1.0}}}
     stacking = {"enabled": ["logreg"], "base_models": {"logreg": {"search": {**search, "n_trials": 6}}, "hgb": {}}}
     deep = {"enabled": ["cnn"], "networks": {"cnn": {"search": {"lr": {}}}}, "optuna": {"n_trials": 0}}
-    assert resolve_protocol("auto", stacking, deep) == "nested"
-    assert resolve_protocol("non_nested", stacking, deep) == "non_nested"
+    assert resolve_protocol("auto", deep, stacking) == "nested"
+    assert resolve_protocol("non_nested", deep, stacking) == "non_nested"
     stacking["base_models"]["logreg"]["search"]["n_trials"] = 60
-    assert resolve_protocol("auto", stacking, deep) == "non_nested"
+    assert resolve_protocol("auto", deep, stacking) == "non_nested"
+    assert resolve_protocol("auto", deep) == "nested", "deep_models alone: only its own searches count"
     stacking["base_models"]["logreg"]["search"]["n_trials"] = 6
-    assert resolve_protocol("auto", stacking, {**deep, "optuna": {"n_trials": 4}}) == "non_nested"
+    assert resolve_protocol("auto", {**deep, "optuna": {"n_trials": 4}}, stacking) == "non_nested"

@@ -46,12 +46,17 @@ PROTOCOLS = ("nested", "non_nested")
 AUTO_NESTED_MAX_TRIALS = 20
 
 
-def resolve_protocol(protocol: str, stacking: dict, deep_models: dict) -> str:
-    """``nested`` or ``non_nested``: the given one, or for ``auto`` nested when affordable."""
+def resolve_protocol(protocol: str, deep_models: dict, stacking: dict | None = None) -> str:
+    """``nested`` or ``non_nested``: the given one, or for ``auto`` nested when affordable.
+
+    Without ``stacking`` (the deep_models pipeline) only the networks decide: their tuning is
+    the only place where the protocol changes what deep_models computes.
+    """
     if protocol in PROTOCOLS:
         return protocol
     if protocol != "auto":
         raise InputDataError("evaluation.protocol", f"is {protocol!r}.", f"use auto or one of {list(PROTOCOLS)}.")
+    stacking = stacking or {"base_models": {}}
     searched = [int((stacking["base_models"][m].get("search") or {}).get("n_trials", 0))
                 for m in stacking.get("enabled") or [] if searching(stacking["base_models"].get(m, {}).get("search"))]
     deep_trials = int((deep_models.get("optuna") or {}).get("n_trials", 0))

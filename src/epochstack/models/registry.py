@@ -123,3 +123,17 @@ def select_features(columns: Iterable[str], spec: dict | None, model_name: str =
             "fix the include/families/exclude patterns.",
         )
     return chosen
+
+
+def enabled_models(block: dict, section: str, catalogue_key: str) -> list[str]:
+    """Names in ``<section>.enabled``, each checked to be defined under ``<section>.<catalogue_key>``."""
+    names = list(block.get("enabled") or [])
+    unknown = [n for n in names if n not in (block.get(catalogue_key) or {})]
+    if unknown:
+        raise InputDataError(
+            f"{section}.enabled", f"names {unknown}, which {section}.{catalogue_key} does not define.",
+            f"define them under {section}.{catalogue_key} or choose among {sorted(block.get(catalogue_key) or {})}.",
+        )
+    if len(set(names)) != len(names):
+        raise InputDataError(f"{section}.enabled", f"lists a model twice: {names}.", "list each model once.")
+    return names

@@ -26,8 +26,8 @@ from epochstack.models.deep.model import DeepModel
 from epochstack.models.deep.training import DeepModelConfig, training_settings
 from epochstack.models.engine import scores
 from epochstack.models.fitting import fit_base_model, model_data, resolve_protocol
+from epochstack.models.registry import enabled_models
 from epochstack.models.tuning import log_study_to_mlflow
-from epochstack.pipelines.stacking.nodes import enabled_models
 from epochstack.signals.epoch_store import EpochStore
 
 logger = logging.getLogger(__name__)
@@ -89,14 +89,14 @@ def _search(network: dict, deep_models: dict) -> dict:
 
 
 def train_deep_models(
-    epoch_signals: EpochStore, epoch_table: pd.DataFrame, folds: pd.DataFrame, deep_models: dict, stacking: dict,
-    protocol: str, optuna_storage: str, device: str, executor: dict,
+    epoch_signals: EpochStore, epoch_table: pd.DataFrame, folds: pd.DataFrame, deep_models: dict, protocol: str,
+    optuna_storage: str, device: str, executor: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     """Out-of-fold and test probabilities of every enabled network, the final fitted networks
     by name, and a report per network (scores, folds, passes, tuned parameters)."""
     names = enabled_models(deep_models, "deep_models", "networks")
     data, cv_rows, test_rows = model_data(epoch_table, folds, signals=epoch_signals)
-    protocol = resolve_protocol(protocol, stacking, deep_models)
+    protocol = resolve_protocol(protocol, deep_models)
     oof_frames, test_frames, fitted, reports = [], [], {}, {}
     model_dir = Path(deep_models.get("model_dir", "data/06_models"))
     for name in names:

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.train_deep_models,
-                ["epoch_signals", "epoch_table", "folds", "params:deep_models", "params:stacking", "params:evaluation.protocol",
+                ["epoch_signals", "epoch_table", "folds", "params:deep_models", "params:evaluation.protocol",
                  "params:optuna_storage", "params:device", "params:executor"],
                 ["deep_oof_probabilities", "deep_test_probabilities", "fitted_deep_models", "deep_models_report"],
                 name="train_deep_models",

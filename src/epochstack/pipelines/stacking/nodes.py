@@ -21,28 +21,20 @@ from epochstack.models.engine import EpochData, out_of_fold, prediction_frame, s
 from epochstack.models.fitting import fit_base_model, model_data, resolve_protocol
 from epochstack.models.labels import class_list, proba_columns
 from epochstack.models.manifest import build_manifest
-from epochstack.models.registry import build_base_model, reads_features, select_features
+from epochstack.models.registry import (
+    build_base_model,
+    enabled_models,
+    reads_features,
+    select_features,
+)
 from epochstack.models.stacking import SelectedStack, StackedModel, meta_table
 from epochstack.models.tuning import log_study_to_mlflow
+from epochstack.serving import log_serving_model as log_and_register
 
 logger = logging.getLogger(__name__)
 
 META_NAME = "stack"
 SPLIT_COLUMNS = ["epoch_id", "fold", "model", "split", "pred"]
-
-
-def enabled_models(block: dict, section: str, catalogue_key: str) -> list[str]:
-    """Names in ``<section>.enabled``, each checked to be defined under ``<section>.<catalogue_key>``."""
-    names = list(block.get("enabled") or [])
-    unknown = [n for n in names if n not in (block.get(catalogue_key) or {})]
-    if unknown:
-        raise InputDataError(
-            f"{section}.enabled", f"names {unknown}, which {section}.{catalogue_key} does not define.",
-            f"define them under {section}.{catalogue_key} or choose among {sorted(block.get(catalogue_key) or {})}.",
-        )
-    if len(set(names)) != len(names):
-        raise InputDataError(f"{section}.enabled", f"lists a model twice: {names}.", "list each model once.")
-    return names
 
 
 def _imbalance(spec: dict, stacking: dict) -> dict:
@@ -62,7 +54,7 @@ def train_base_models(
     if not names:
         raise InputDataError("stacking.enabled", "is empty: the stack needs at least one base model.", "enable e.g. logreg.")
     data, cv_rows, test_rows = model_data(epoch_table, folds, features, epoch_signals)
-    protocol = resolve_protocol(protocol, stacking, deep_models)
+    protocol = resolve_protocol(protocol, deep_models, stacking)
     run_on = Executor.from_params(executor)
     seed = int(stacking["seed"])
     oof_frames, test_frames, fitted, reports = [], [], {}, {}
@@ -166,7 +158,7 @@ def train_stack(
     final = SelectedStack(models, classes, settings, seed).fit(meta, cv_rows)
     test_proba = final.predict_proba(meta, test_rows) if len(test_rows) else np.empty((0, len(classes)))
     report = {
-        "protocol": resolve_protocol(protocol, stacking, deep_models),
+        "protocol": resolve_protocol(protocol, deep_models, stacking),
         "selected": final.selected_, "stacked_models": models, "left_out": left_out, "final": final.report(),
         **scores(data.labels(cv_rows), stack_oof.predictions()),
         "outer_folds": [{"fold": r.fold, **r.model_report} for r in stack_oof.folds],
@@ -232,3 +224,8 @@ def score_models(model_predictions: pd.DataFrame, epoch_table: pd.DataFrame, bas
     if mlflow.active_run() is not None:
         mlflow.set_tag("stack.selected", stack_report["selected"])
     return {"oof_scores": table, "stack": stack_report, "base_models": base_model_reports}, metrics
+
+
+def log_serving_model(stacking_model: StackedModel, stacking_manifest: dict, epoch_signals, dataset: dict, serving: dict) -> None:
+    """The stack as an MLflow Model in this run, registered (``epochstack.serving``)."""
+    log_and_register(stacking_model, stacking_manifest, epoch_signals, dataset, serving)
