@@ -3,9 +3,16 @@ import pytest
 from scipy.signal import welch
 
 from epochstack.signals.features import extract_features
-from epochstack.signals.features.spectral import band_power, welch_psd
+from epochstack.signals.features.config import build_plan
+from epochstack.signals.features.spectral import spectral_columns, welch_psd
 
 SFREQ = 100.0
+
+
+def band_power(freqs: np.ndarray, psd: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Rectangle-rule power of ``psd`` over ``lo <= f < hi`` (the reference definition)."""
+    mask = (freqs >= lo) & (freqs < hi)
+    return psd[..., mask].sum(axis=-1) * (freqs[1] - freqs[0])
 
 
 def sine(freq: float, n_epochs: int = 2, n_times: int = 3000, amplitude: float = 10.0) -> np.ndarray:
@@ -26,12 +33,39 @@ def test_band_powers_agree_with_scipy_welch_on_single_epochs(dtype):
             assert got == pytest.approx(expected, rel=1e-6)
 
 
-def test_vectorised_welch_matches_scipy_for_odd_segment_lengths():
-    epochs = np.random.default_rng(1).standard_normal((3, 2, 101))
-    freqs, psd = welch_psd(epochs, 10.0, 33)
-    ref_freqs, ref_psd = welch(epochs, 10.0, nperseg=33, axis=-1)
+@pytest.mark.parametrize(("n_times", "nperseg"), [(101, 33), (16, 16), (7680, 1024), (3000, 400)])
+def test_vectorised_welch_matches_scipy(n_times, nperseg):
+    epochs = np.random.default_rng(1).standard_normal((3, 2, n_times)) + 4
+    freqs, psd = welch_psd(epochs, 10.0, nperseg)
+    ref_freqs, ref_psd = welch(epochs, 10.0, nperseg=nperseg, axis=-1)
     np.testing.assert_allclose(freqs, ref_freqs)
     np.testing.assert_allclose(psd, ref_psd, rtol=1e-10)
+    _, psd32 = welch_psd(epochs.astype(np.float32), 10.0, nperseg)
+    np.testing.assert_allclose(psd32, ref_psd, rtol=2e-4)
+
+
+def test_spectral_summaries_equal_their_definitions_on_the_welch_psd():
+    rng = np.random.default_rng(6)
+    epochs = np.cumsum(rng.standard_normal((5, 1, 3000)), axis=-1) + 3 * np.sin(np.arange(3000) * 0.6)
+    features = extract_features(epochs, SFREQ, ["eeg"], ["eeg"], {"families": ["spectral"]})
+    freqs, psd = welch(epochs[:, 0], SFREQ, nperseg=400, axis=-1)
+    broad = (freqs >= 0.5) & (freqs < 45.0)
+    f, p = freqs[broad], psd[:, broad]
+    share = p / p.sum(axis=-1, keepdims=True)
+    cumulative = np.cumsum(p, axis=-1)
+    log_f = np.log10(f) - np.log10(f).mean()
+    expected = {
+        "eeg_spectral_logpow_total": np.log10(band_power(freqs, psd, 0.5, 45.0)),
+        "eeg_spectral_relpow_theta": band_power(freqs, psd, 4, 8) / band_power(freqs, psd, 0.5, 45.0),
+        "eeg_spectral_ratio_theta_delta": band_power(freqs, psd, 4, 8) / band_power(freqs, psd, 0.5, 4),
+        "eeg_spectral_entropy": -(share * np.log(share)).sum(axis=-1) / np.log(broad.sum()),
+        "eeg_spectral_peak_freq": f[np.argmax(p, axis=-1)],
+        "eeg_spectral_median_freq": f[(cumulative < 0.5 * cumulative[:, -1:]).sum(axis=-1)],
+        "eeg_spectral_edge_freq_95": f[(cumulative < 0.95 * cumulative[:, -1:]).sum(axis=-1)],
+        "eeg_spectral_aperiodic_slope": (np.log10(p) @ log_f) / (log_f @ log_f),
+    }
+    for column, values in expected.items():
+        np.testing.assert_allclose(features[column], values, rtol=1e-9, err_msg=column)
 
 
 def test_ten_hz_sine_puts_its_power_in_alpha_and_peaks_at_ten_hz():
@@ -61,7 +95,7 @@ def test_bands_above_nyquist_are_dropped_and_logged(caplog):
         features = extract_features(epochs, 10.0, ["x"], ["acc"], {})  # Nyquist 5 Hz
     assert "x_spectral_logpow_osd_roi" not in features  # 3-8 Hz
     assert "x_spectral_logpow_1_3hz" in features
-    assert "dropped bands above Nyquist" in caplog.text
+    assert "dropped bands" in caplog.text
 
 
 def test_misc_bands_are_fractions_of_nyquist_at_one_hertz():
@@ -84,3 +118,13 @@ def test_line_noise_ratio_detects_50_hz_only_below_nyquist():
     assert ratio[2:].min() > 10 * ratio[:2].max()
     at_100_hz = extract_features(clean[..., :3000], SFREQ, ["eeg"], ["eeg"], {})
     assert not any("line_noise" in c for c in at_100_hz)
+
+
+def test_without_a_known_rate_every_channel_takes_fraction_of_nyquist_bands_and_no_line_noise():
+    plan = build_plan(250.0, 500, ["EEG C3", "EMG"], ["eeg", "emg"], {}, sfreq_known=False)
+    assert plan.sfreq == 1.0 and plan.nperseg == 64  # no Hz-based window: min_nperseg samples
+    for channel in plan.channels:
+        assert list(channel.bands) == ["f00_05", "f05_10", "f10_20", "f20_40", "f40_70", "f70_100"]
+        assert channel.bands["f70_100"] == pytest.approx((0.35, 0.5))  # cycles per sample
+        columns = spectral_columns(channel, plan)
+        assert not any("line_noise" in c or "delta" in c for c in columns)

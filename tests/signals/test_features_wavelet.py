@@ -33,3 +33,15 @@ def test_feature_subset_and_families_follow_the_config():
     assert set(features.columns) == {"eeg_time_std"} | {f"eeg_wavelet_energy_{n}" for n in ("a5", "d5", "d4", "d3", "d2", "d1")}
     with pytest.raises(ValueError, match="unknown"):
         extract_features(epochs, 100.0, ["eeg"], ["eeg"], {"families": ["fractal"]})
+
+
+def test_sub_band_statistics_equal_numpy_on_pywavelets_coefficients():
+    import pywt
+
+    epochs = (np.random.default_rng(3).standard_normal((3, 1, 3000)) * 20 + 7).astype(np.float32)
+    features = extract_features(epochs, 100.0, ["eeg"], ["eeg"], {"families": ["wavelet"]})
+    coeffs = pywt.wavedec(epochs[:, 0].astype(np.float64), "db4", mode="periodization", level=5, axis=-1)
+    for name, c in zip(["a5", "d5", "d4", "d3", "d2", "d1"], coeffs, strict=True):
+        np.testing.assert_allclose(features[f"eeg_wavelet_energy_{name}"], np.sum(c**2, axis=-1) / 3000, rtol=1e-5)
+        np.testing.assert_allclose(features[f"eeg_wavelet_meanabs_{name}"], np.abs(c).mean(axis=-1), rtol=1e-5)
+        np.testing.assert_allclose(features[f"eeg_wavelet_std_{name}"], c.std(axis=-1), rtol=1e-5)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from epochstack.execution import Executor
 from epochstack.signals.epoch_store import EpochStore
 from epochstack.signals.features import compute_features_for_store
 
 
 def compute_features(
-    epoch_signals: EpochStore, epoch_table: pd.DataFrame, features: dict, n_jobs: int = 1
+    epoch_signals: EpochStore, epoch_table: pd.DataFrame, features: dict, executor: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of every epoch_table row (same order) and a per-recording timing report."""
-    return compute_features_for_store(epoch_signals, epoch_table, features, n_jobs, return_report=True)
+    """Features of every epoch_table row (same order), recordings spread over the executor, and
+    a per-recording timing report."""
+    return compute_features_for_store(epoch_signals, epoch_table, features, Executor.from_params(executor), return_report=True)
 
 
 def feature_metrics(features: pd.DataFrame, report: pd.DataFrame) -> dict:

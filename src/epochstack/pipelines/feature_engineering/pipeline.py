@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 compute_features,
-                ["epoch_signals", "epoch_table", "params:features", "params:n_jobs"],
+                ["epoch_signals", "epoch_table", "params:features", "params:executor"],
                 ["features", "feature_extraction_report"],
                 name="compute_features",
             ),

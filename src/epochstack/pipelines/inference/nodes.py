@@ -53,7 +53,7 @@ def compute_new_features(epochs: EpochStore, epoch_table: pd.DataFrame, stacking
     """Features of the new epochs with the training feature parameters (none when the stack reads no features)."""
     if "features" not in stacking_manifest.get("reads", {}).values():
         return pd.DataFrame({"epoch_id": epoch_table["epoch_id"]})
-    return compute_features_for_store(epochs, epoch_table, training_settings(stacking_manifest)["features"], int(executor.get("n_workers", 1)))
+    return compute_features_for_store(epochs, epoch_table, training_settings(stacking_manifest)["features"], executor)
 
 
 def predict_new_epochs(

@@ -1,10 +1,12 @@
-"""Vectorised epoch features: spectral, time-domain, wavelet and context (Kedro-free).
+"""Epoch features: spectral, time-domain, wavelet and context (Kedro-free).
 
 Entry points::
 
     extract_features(epochs, sfreq, channel_names, channel_types, config)  # one recording
     add_context_features(features, epoch_table, config)                    # per recording
-    compute_features_for_store(store, epoch_table, config, n_jobs)         # everything
+    compute_features_for_store(store, epoch_table, config, executor)       # everything
+
+Per-epoch statistics run in numba kernels (``kernels.py``), the spectra in ``scipy.fft``.
 
 Columns are ``<channel>_<family>_<detail>`` (``docs/features.md`` defines each one).
 """

@@ -7,6 +7,7 @@ without Kedro (``extract_features(..., config={})``); a given config overrides t
 from __future__ import annotations
 
 import copy
+import fnmatch
 import logging
 import re
 from dataclasses import dataclass, field
@@ -14,9 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pywt
 
+from epochstack.errors import ParameterError
+
 logger = logging.getLogger(__name__)
 
 FAMILIES = ("spectral", "time_domain", "wavelet")
+# Ordinal patterns are coded as int16 in the kernel: 7! = 5040 patterns at most.
+MIN_PERMUTATION_ORDER, MAX_PERMUTATION_ORDER = 2, 7
 CHANNEL_TYPES = ("eeg", "eog", "emg", "acc", "hr", "misc")
 
 _SLEEP_BANDS = {
@@ -86,8 +91,22 @@ def resolve_config(config: dict | None) -> dict:
     resolved = merge(DEFAULT_CONFIG, config or {}, "")
     unknown = set(resolved["families"]) - set(FAMILIES)
     if unknown:
-        raise ValueError(f"features.families: unknown {sorted(unknown)}; choose from {list(FAMILIES)}.")
+        raise ParameterError("features.families", f"unknown {sorted(unknown)}.", f"choose from {list(FAMILIES)}.")
+    order, delay = resolved["time_domain"]["permutation_order"], resolved["time_domain"]["permutation_delay"]
+    if not (isinstance(order, int) and MIN_PERMUTATION_ORDER <= order <= MAX_PERMUTATION_ORDER):
+        raise ParameterError(
+            "features.time_domain.permutation_order", f"is {order!r}.",
+            f"use an integer from {MIN_PERMUTATION_ORDER} to {MAX_PERMUTATION_ORDER} (3 is usual).",
+        )
+    if not (isinstance(delay, int) and delay >= 1):
+        raise ParameterError("features.time_domain.permutation_delay", f"is {delay!r}.", "use an integer >= 1 (in samples).")
     return resolved
+
+
+def matching_columns(names: list[str], patterns: list[str]) -> list[int]:
+    """Positions of the ``names`` matching any of the glob ``patterns`` (one compiled regex)."""
+    matcher = re.compile("|".join(fnmatch.translate(p) for p in patterns)) if patterns else None
+    return [j for j, name in enumerate(names) if matcher is not None and matcher.match(name)]
 
 
 def sanitize_name(name: str) -> str:
@@ -115,44 +134,58 @@ class FeaturePlan:
     nperseg: int
     wavelet_level: int
     config: dict
+    sfreq_known: bool = True
 
     @property
     def nyquist(self) -> float:
         return self.sfreq / 2.0
 
 
-def _channel_bands(channel_type: str, sfreq: float, nperseg: int, spectral: dict) -> dict[str, tuple[float, float]]:
+def _channel_bands(channel_type: str, sfreq: float, nperseg: int, spectral: dict, sfreq_known: bool) -> dict[str, tuple[float, float]]:
     nyquist, resolution = sfreq / 2.0, sfreq / nperseg
-    scale = nyquist if channel_type in spectral["fraction_of_nyquist"] else 1.0
+    # Without a known rate every channel takes the fraction-of-Nyquist bands (the misc table).
+    table = channel_type if sfreq_known else "misc"
+    scale = nyquist if table in spectral["fraction_of_nyquist"] or not sfreq_known else 1.0
+    unit = "Hz" if sfreq_known else "cycles/sample"
     bands, dropped = {}, []
-    for name, (lo, hi) in (spectral["bands"].get(channel_type) or {}).items():
+    for name, (lo, hi) in (spectral["bands"].get(table) or {}).items():
         lo, hi = float(lo) * scale, float(hi) * scale
         if hi > nyquist + 1e-9 or hi - lo < resolution:
-            dropped.append(f"{name} [{lo:g}, {hi:g}] Hz")
+            dropped.append(f"{name} [{lo:g}, {hi:g}]")
         else:
             bands[sanitize_name(name)] = (lo, hi)
     if dropped:
         logger.info(
-            "%s channels: dropped bands above Nyquist (%g Hz) or narrower than the %g-Hz resolution: %s",
-            channel_type, nyquist, resolution, ", ".join(dropped),
+            "%s channels: dropped bands (%s) above Nyquist (%g) or narrower than the resolution (%g): %s",
+            channel_type, unit, nyquist, resolution, ", ".join(dropped),
         )
     return bands
 
 
-def build_plan(sfreq: float, n_times: int, channel_names: list[str], channel_types: list[str], config: dict | None) -> FeaturePlan:
-    """Resolve the config for a signal layout: Welch segment, bands per channel, wavelet level."""
+def build_plan(
+    sfreq: float, n_times: int, channel_names: list[str], channel_types: list[str], config: dict | None, *, sfreq_known: bool = True
+) -> FeaturePlan:
+    """Resolve the config for a signal layout: Welch segment, bands per channel, wavelet level.
+
+    ``sfreq_known=False`` (the source gave no sampling rate): one sample is the time unit (rates
+    are per sample), every channel takes the fraction-of-Nyquist bands of ``spectral.bands.misc``,
+    Welch segments are ``min_nperseg`` samples, and there are no line-noise features.
+    """
     config = resolve_config(config)
+    if not sfreq_known:
+        sfreq = 1.0
     if len(channel_names) != len(channel_types):
         raise ValueError(f"{len(channel_names)} channel names but {len(channel_types)} channel types.")
     unknown = set(channel_types) - set(CHANNEL_TYPES)
     if unknown:
         raise ValueError(f"unknown channel types {sorted(unknown)}; expected {list(CHANNEL_TYPES)}.")
     spectral = config["spectral"]
-    nperseg = int(min(n_times, max(spectral["min_nperseg"], round(spectral["window_s"] * sfreq))))
+    segment = round(spectral["window_s"] * sfreq) if sfreq_known else 0
+    nperseg = int(min(n_times, max(spectral["min_nperseg"], segment)))
     names = [sanitize_name(n) for n in channel_names]
     if len(set(names)) != len(names):
         raise ValueError(f"channel names {channel_names} collide once sanitised to {names}; rename the channels.")
-    bands_by_type = {t: _channel_bands(t, sfreq, nperseg, spectral) for t in set(channel_types) if t != "hr"}
+    bands_by_type = {t: _channel_bands(t, sfreq, nperseg, spectral, sfreq_known) for t in set(channel_types) if t != "hr"}
     channels = [ChannelPlan(n, t, bands_by_type.get(t, {})) for n, t in zip(names, channel_types, strict=True)]
     acc_indices = [i for i, t in enumerate(channel_types) if t == "acc"]
     if len(acc_indices) >= 2:
@@ -165,19 +198,25 @@ def build_plan(sfreq: float, n_times: int, channel_names: list[str], channel_typ
     if "wavelet" in config["families"] and level < wavelet["level"]:
         logger.info("wavelet level %d > %d possible for %d samples: using %d.", wavelet["level"], max_level, n_times, level)
     if "wavelet" in config["families"] and level < 1:
-        raise ValueError(f"epochs of {n_times} samples are too short for a {wavelet['wavelet']} wavelet decomposition; drop 'wavelet' from features.families.")
-    return FeaturePlan(float(sfreq), int(n_times), channels, acc_indices, nperseg, level, config)
+        raise ParameterError(
+            "features.families", f"epochs of {n_times} samples are too short for a {wavelet['wavelet']} wavelet decomposition.",
+            "drop 'wavelet' from features.families, or pick a shorter wavelet (features.wavelet.wavelet: haar).",
+        )
+    return FeaturePlan(float(sfreq), int(n_times), channels, acc_indices, nperseg, level, config, sfreq_known)
 
 
 def channel_arrays(epochs: np.ndarray, plan: FeaturePlan) -> np.ndarray:
-    """``(n_epochs, n_plan_channels, n_times)``: the channels plus the acc magnitude.
+    """C-contiguous ``(n_epochs, n_plan_channels, n_times)``: the channels plus the acc magnitude.
 
-    Float32 data stay float32 (half the memory traffic; features are then accurate to ~1e-6).
+    Float32 data stay float32 (half the memory traffic; the kernels sum in float64), other types
+    become float32.
     """
-    x = np.ascontiguousarray(epochs)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    if len(plan.channels) > x.shape[1]:
-        magnitude = np.sqrt(np.sum(x[:, plan.acc_indices] ** 2, axis=1, keepdims=True))
-        x = np.concatenate([x, magnitude], axis=1)
+    dtype = epochs.dtype if epochs.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    n_channels = epochs.shape[1]
+    if epochs.dtype == dtype and epochs.flags.c_contiguous and len(plan.channels) == n_channels:
+        return epochs
+    x = np.empty((epochs.shape[0], len(plan.channels), epochs.shape[2]), dtype)
+    x[:, :n_channels] = epochs  # one strided copy (np.ascontiguousarray is ~2x slower on views)
+    if len(plan.channels) > n_channels:
+        x[:, n_channels] = np.sqrt(np.sum(x[:, plan.acc_indices] ** 2, axis=1))
     return x

@@ -6,18 +6,16 @@ of consecutive epochs is a segment, and a window is clipped to its segment.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 import numpy as np
 import pandas as pd
 
 from epochstack.errors import InputDataError
-from epochstack.signals.features.config import resolve_config
+from epochstack.signals.features.config import matching_columns, resolve_config
 
 
 def context_columns(columns: list[str], patterns: list[str]) -> list[str]:
     """Columns matching any of the glob ``patterns``, in column order."""
-    return [c for c in columns if c != "epoch_id" and any(fnmatchcase(c, p) for p in patterns)]
+    return [columns[j] for j in matching_columns(columns, patterns) if columns[j] != "epoch_id"]
 
 
 def _segment_bounds(recording_ids: np.ndarray, epoch_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,5 +92,5 @@ def add_context_features(features: pd.DataFrame, epoch_table: pd.DataFrame, conf
                 new.update({f"{c}_ctx_{suffix}": result[:, j] for j, c in enumerate(columns)})
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    added = pd.DataFrame({name: col[inverse] for name, col in new.items()}, index=features.index)
+    added = pd.DataFrame(np.column_stack(list(new.values()))[inverse], columns=list(new), index=features.index)
     return pd.concat([features, added], axis=1)
