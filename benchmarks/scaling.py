@@ -133,7 +133,6 @@ def run_size(project: Path, nights: int, hours: float, backend: str, workers: in
     params = {
         "dataset": {"format": "synthetic", "synthetic": {"task": "sleep", "n_subjects": nights, "hours_per_subject": hours, "sfreq": 100.0}},
         "executor": {"backend": backend, "address": None, "n_workers": workers},
-        "n_jobs": workers,
     }
     env = {
         **os.environ,
