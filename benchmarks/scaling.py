@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pyarrow.parquet as pq
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("data_engineering", "feature_engineering")
@@ -154,7 +155,11 @@ def run_size(project: Path, nights: int, hours: float, backend: str, workers: in
         tail = "\n".join(log.read_text().strip().splitlines()[-15:])
         raise SystemExit(f"{backend}:{workers}, {nights} night(s): the run failed (exit {child.returncode}); log {log}:\n{tail}")
     seconds = json.loads(result.read_text())["seconds"]
-    return {"backend": backend, "nights": nights, "hours": hours, "seconds": seconds, "peak_rss": peak,
+    epochs = json.loads((project / "data/08_reporting/data_quality.json").read_text())["n_epochs_kept"]
+    feature_rows = pq.read_metadata(project / "data/04_feature/features.parquet").num_rows
+    if feature_rows != epochs:
+        raise SystemExit(f"{backend}:{workers}, {nights} night(s): {feature_rows} feature rows for {epochs} epochs; log {log}")
+    return {"backend": backend, "nights": nights, "hours": hours, "seconds": seconds, "peak_rss": peak, "epochs": epochs,
             "load": (load_before + os.getloadavg()[0]) / 2}
 
 
@@ -195,7 +200,7 @@ def main() -> None:
 
     print(f"{len(sizes)} sizes x {len(args.runs)} configurations, {args.hours:g} h per night, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'run':8} {'nights':>6} {'seconds':>8} {'s/night':>8} {'+s/night':>8} {'peak RSS MB':>11} {'+MB/night':>9} {'load':>5}", flush=True)
+    print(f"{'run':8} {'nights':>6} {'epochs':>7} {'seconds':>8} {'s/night':>8} {'+s/night':>8} {'peak RSS MB':>11} {'+MB/night':>9} {'load':>5}", flush=True)
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="epochstack-scaling-") as folder:
         project = make_project(Path(folder))
@@ -205,7 +210,7 @@ def main() -> None:
                 r = run_size(project, nights, args.hours, backend, workers, args.interval)
                 previous = results.setdefault(name, [])[-1:]
                 results[name].append(r)
-                print(f"{name:8} {nights:>6} {r['seconds']:>8.1f} {r['seconds'] / nights:>8.2f} {_marginal(previous, r, 'seconds', 1):>8} "
+                print(f"{name:8} {nights:>6} {r['epochs']:>7} {r['seconds']:>8.1f} {r['seconds'] / nights:>8.2f} {_marginal(previous, r, 'seconds', 1):>8} "
                       f"{r['peak_rss'] / 2**20:>11.0f} {_marginal(previous, r, 'peak_rss', 2**20):>9} {r['load']:>5.1f}", flush=True)
     for name, runs in results.items():
         line = "{}: {} vs {} nights: time ratio {:.3f}, memory ratio {:.3f}".format(name, max(sizes), min(sizes), *ratios(runs))
