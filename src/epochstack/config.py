@@ -45,6 +45,7 @@ class EdfParams(_Strict):
     subject_pattern: str = r"^([^_\-.]+)"
     label_epoch_s: float = Field(30.0, gt=0)
     expected_sfreq: float | None = Field(None, gt=0)
+    wake_margin_min: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _pattern_compiles(self):

@@ -21,8 +21,8 @@ SFREQ = 100.0
 
 @pytest.fixture(scope="module")
 def nights():
-    """Three 2-h nights: enough for a full NREM/REM cycle each."""
-    return [generate_sleep_recording(i, hours=2.0, seed=11) for i in range(3)]
+    """Three 2-h nights of the easy generator: enough for a full NREM/REM cycle each."""
+    return [generate_sleep_recording(i, hours=2.0, seed=11, difficulty="easy") for i in range(3)]
 
 
 def _epochs(rec):
@@ -42,10 +42,11 @@ def _by_stage(nights, values_of):
     return {stage: np.median(values[labels == stage]) for stage in np.unique(labels)}
 
 
-def test_same_seed_is_identical_and_another_seed_differs():
-    a = generate_sleep_recording(2, hours=0.25, seed=3)
-    b = generate_sleep_recording(2, hours=0.25, seed=3)
-    c = generate_sleep_recording(2, hours=0.25, seed=4)
+@pytest.mark.parametrize("difficulty", ["realistic", "easy"])
+def test_same_seed_is_identical_and_another_seed_differs(difficulty):
+    a = generate_sleep_recording(2, hours=0.25, seed=3, difficulty=difficulty)
+    b = generate_sleep_recording(2, hours=0.25, seed=3, difficulty=difficulty)
+    c = generate_sleep_recording(2, hours=0.25, seed=4, difficulty=difficulty)
     np.testing.assert_array_equal(a.signals, b.signals)
     np.testing.assert_array_equal(a.epoch_labels, b.epoch_labels)
     assert not np.array_equal(a.signals, c.signals)
@@ -85,9 +86,10 @@ def test_layout_units_and_labels_cover_the_recording(nights):
     assert 5 < np.median(np.abs(rec.signals[0])) < 100
 
 
-def test_short_recordings_still_hold_wake_nrem_and_rem():
+@pytest.mark.parametrize("difficulty", ["realistic", "easy"])
+def test_short_recordings_still_hold_wake_nrem_and_rem(difficulty):
     for i in range(6):
-        labels = set(generate_sleep_recording(i, hours=0.5, seed=7).epoch_labels)
+        labels = set(generate_sleep_recording(i, hours=0.5, seed=7, difficulty=difficulty).epoch_labels)
         assert "W" in labels and "REM" in labels and labels & {"N1", "N2", "N3"}
 
 

@@ -73,11 +73,14 @@ def read_edf_recordings(
     subject_pattern: str = DEFAULT_SUBJECT_PATTERN,
     expected_sfreq: float | None = None,
     label_epoch_s: float = 30.0,
+    wake_margin_min: float | None = None,
 ) -> dict[str, Callable[[], Recording]]:
     """Find the EDF/BDF recordings of a folder; return one lazy loader per recording id.
 
     Headers are checked now (channels, sampling rate, hypnogram pairing, subject id), so a bad
     folder fails before any signal is read. Each loader is a picklable ``functools.partial``.
+    ``wake_margin_min`` (e.g. 30) crops each recording to its sleep period and that many
+    minutes of the epochs around it (Sleep-EDF's day-long files); ``None`` keeps everything.
     """
     folder = Path(folder)
     if hypnogram not in HYPNOGRAM_MODES:
@@ -85,6 +88,12 @@ def read_edf_recordings(
             "dataset.edf.hypnogram",
             f"unknown mode {hypnogram!r}.",
             f"use one of {HYPNOGRAM_MODES}.",
+        )
+    if wake_margin_min is not None and not float(wake_margin_min) >= 0:
+        raise InputDataError(
+            "dataset.edf.wake_margin_min",
+            f"must be a number of minutes >= 0 or null, got {wake_margin_min!r}.",
+            "set e.g. 30 (the usual margin around Sleep-EDF nights) or null to keep everything.",
         )
     if not folder.is_dir():
         raise InputDataError(
@@ -130,6 +139,7 @@ def read_edf_recordings(
             hypnogram_path=label_source,
             hypnogram_kind=label_kind,
             label_epoch_s=label_epoch_s,
+            wake_margin_min=wake_margin_min,
         )
     return loaders
 
@@ -143,8 +153,13 @@ def load_edf_recording(
     hypnogram_path: Path | None = None,
     hypnogram_kind: str = "annotations",
     label_epoch_s: float = 30.0,
+    wake_margin_min: float | None = None,
 ) -> Recording:
-    """Read one EDF/BDF file (signals in µV for EEG/EOG/EMG) with its hypnogram and events."""
+    """Read one EDF/BDF file (signals in µV for EEG/EOG/EMG) with its hypnogram and events.
+
+    Channels stored at a lower rate than the others are interpolated linearly to the highest
+    rate; with ``wake_margin_min`` the recording is cropped to its sleep period and that margin.
+    """
     path = Path(path)
     raw = _read_raw(path, channels, preload=True)
     if channels is not None:
@@ -165,11 +180,14 @@ def load_edf_recording(
     units = raw._orig_units  # MNE keeps the header's physical dimensions only privately
     volts = np.array([units.get(name, "").strip().lower() in _VOLT_UNITS for name in raw.ch_names])
     signals = raw.get_data()
+    _interpolate_slow_channels(path, raw, signals)
     signals[volts] *= 1e6  # MNE returns volts; the contract is µV
     epoch_labels = None
     if len(stages):
-        epoch_labels = stage_epoch_labels(stages, raw.n_times / raw.info["sfreq"], label_epoch_s)
-    return Recording(
+        texts = epoch_stage_texts(stages, raw.n_times / raw.info["sfreq"], label_epoch_s)
+        epoch_labels = np.array([None if t is None else normalise_stage(t) for t in texts], dtype=object)
+        _log_unstaged(recording_id, texts, epoch_labels)
+    recording = Recording(
         recording_id=recording_id,
         subject_id=subject_id,
         signals=signals.astype(np.float32),
@@ -181,6 +199,41 @@ def load_edf_recording(
         events=events,
         source=str(path),
     )
+    return recording if wake_margin_min is None else crop_to_sleep(recording, float(wake_margin_min))
+
+
+def crop_to_sleep(recording: Recording, margin_min: float) -> Recording:
+    """The sleep period (first to last epoch staged other than ``W``) and ``margin_min`` minutes
+    of epochs on each side; the rest, and events outside it, are dropped (with a warning that
+    counts them). Unlabelled recordings and recordings without sleep are returned whole."""
+    labels = recording.epoch_labels
+    asleep = np.flatnonzero([label not in (None, "W") for label in labels]) if labels is not None else []
+    if len(asleep) == 0:
+        return recording
+    margin = int(round(margin_min * 60 / recording.label_epoch_s))
+    first, stop = max(0, asleep[0] - margin), min(len(labels), asleep[-1] + 1 + margin)
+    per_epoch = int(round(recording.label_epoch_s * recording.sfreq))
+    n_dropped = first + len(labels) - stop
+    if n_dropped == 0 and stop * per_epoch >= recording.n_samples:
+        return recording
+    start_s = first * recording.label_epoch_s
+    recording.signals = recording.signals[:, first * per_epoch : stop * per_epoch]
+    recording.epoch_labels = labels[first:stop]
+    if recording.events is not None:
+        events = recording.events.assign(onset_s=recording.events["onset_s"] - start_s)
+        inside = (events["onset_s"] + events["duration_s"] > 0) & (events["onset_s"] < recording.duration_s)
+        recording.events = events[inside].reset_index(drop=True)
+    logger.warning(
+        "%s: kept the sleep period and %g min around it (%.1f of %.1f h): %d epochs before and %d after "
+        "are dropped (dataset.edf.wake_margin_min).",
+        recording.recording_id,
+        margin_min,
+        recording.duration_s / 3600,
+        len(labels) * recording.label_epoch_s / 3600,
+        first,
+        len(labels) - stop,
+    )
+    return recording
 
 
 def stage_epoch_labels(stages: pd.DataFrame, duration_s: float, label_epoch_s: float) -> np.ndarray:
@@ -191,14 +244,36 @@ def stage_epoch_labels(stages: pd.DataFrame, duration_s: float, label_epoch_s: f
     full epoch covered by both the recording and the hypnogram, so a short hypnogram gives a
     short array (the caller decides whether that is acceptable).
     """
+    texts = epoch_stage_texts(stages, duration_s, label_epoch_s)
+    return np.array([None if text is None else normalise_stage(text) for text in texts], dtype=object)
+
+
+def epoch_stage_texts(stages: pd.DataFrame, duration_s: float, label_epoch_s: float) -> np.ndarray:
+    """The hypnogram annotation text holding each epoch's midpoint (``None`` where none does),
+    over the epochs :func:`stage_epoch_labels` covers."""
     end_s = min(duration_s, float((stages["onset_s"] + stages["duration_s"]).max()))
     n_epochs = int(np.floor(end_s / label_epoch_s + 1e-6))
     midpoints = (np.arange(n_epochs) + 0.5) * label_epoch_s
-    labels = np.full(n_epochs, None, dtype=object)
+    texts = np.full(n_epochs, None, dtype=object)
     for onset, duration, name in stages[EVENT_COLUMNS].itertuples(index=False):
         inside = (midpoints >= onset) & (midpoints < onset + duration)
-        labels[inside] = normalise_stage(name)
-    return labels
+        texts[inside] = str(name).strip()
+    return texts
+
+
+def _log_unstaged(recording_id: str, texts: np.ndarray, labels: np.ndarray) -> None:
+    """Warn with the count of epochs that carry no stage, by annotation (``Sleep stage ?``,
+    ``Movement time``, unknown names, gaps): the pipeline excludes them as unknown labels."""
+    unstaged = [("no annotation" if text is None else text) for text, label in zip(texts, labels, strict=True) if label is None]
+    if unstaged:
+        counts = pd.Series(unstaged).value_counts().sort_index().to_dict()
+        logger.warning(
+            "%s: %d of %d epochs carry no sleep stage (%s); they are excluded and counted as unknown labels.",
+            recording_id,
+            len(unstaged),
+            len(labels),
+            ", ".join(f"{name!r}: {n}" for name, n in counts.items()),
+        )
 
 
 def channel_type(name: str, unit: str = "") -> str:
@@ -286,11 +361,15 @@ def _hypnogram_runs(recording: Recording) -> list[tuple[float, float, str]]:
                 "give non-stage labels as events (onset_s, duration_s, label).",
             )
         texts.append(_UNSCORED_TEXT if stage is None else f"Sleep stage {_STAGE_TEXT[stage]}")
+    return stage_runs(texts, recording.label_epoch_s)
+
+
+def stage_runs(texts: list[str], epoch_s: float) -> list[tuple[float, float, str]]:
+    """``(onset_s, duration_s, text)`` of each run of equal per-epoch hypnogram texts."""
     runs = []
     start = 0
     for i in range(1, len(texts) + 1):
         if i == len(texts) or texts[i] != texts[start]:
-            epoch_s = recording.label_epoch_s
             runs.append((start * epoch_s, (i - start) * epoch_s, texts[start]))
             start = i
     return runs
@@ -328,16 +407,13 @@ def _check_header(path: Path, channels: list[str] | None, expected_sfreq: float 
             f"sampling rate {raw.info['sfreq']:g} Hz, expected {expected_sfreq:g} Hz.",
             "set dataset.edf.expected_sfreq: null and preprocessing.resample_hz to a common rate.",
         )
-    extras = raw._raw_extras[0]  # MNE keeps per-channel rates only privately
-    native = extras["n_samps"][extras["sel"]] / extras["record_length"][0]
-    upsampled = [
-        name for name, rate in zip(raw.ch_names, native, strict=True) if rate < raw.info["sfreq"]
-    ]
-    if upsampled:
-        logger.warning(
-            "%s: channels %s are stored below %g Hz; MNE interpolates them to that rate.",
+    slow = _slow_channels(raw)
+    if slow:
+        logger.info(
+            "%s: channels %s are stored at %s Hz; they are interpolated linearly to %g Hz.",
             path,
-            upsampled,
+            list(slow),
+            sorted(set(slow.values())),
             raw.info["sfreq"],
         )
 
@@ -386,6 +462,32 @@ def _warn_if_truncated(path: Path) -> None:
             record_bytes,
             record_s,
         )
+
+
+def _slow_channels(raw: mne.io.BaseRaw) -> dict[str, float]:
+    """Channels stored below the file's highest rate (e.g. Sleep-EDF's 1-Hz EMG envelope): rate."""
+    extras = raw._raw_extras[0]  # MNE keeps per-channel rates only privately
+    native = extras["n_samps"][extras["sel"]] / extras["record_length"][0]
+    return {
+        name: float(rate)
+        for name, rate in zip(raw.ch_names, native, strict=True)
+        if rate < raw.info["sfreq"]
+    }
+
+
+def _interpolate_slow_channels(path: Path, raw: mne.io.BaseRaw, signals: np.ndarray) -> None:
+    """Replace MNE's FFT-resampled slow channels by linear interpolation of their own samples.
+
+    MNE brings every channel to the highest rate with FFT resampling, which rings around the
+    steps of a slow envelope (a 1-Hz RMS envelope then dips below zero). Interpolating between
+    the stored samples (EDF time ``i / rate``) keeps every value within its neighbours'.
+    In place on ``signals`` (MNE's units, rows in ``raw.ch_names`` order).
+    """
+    times = raw.times
+    for name, rate in _slow_channels(raw).items():
+        own = _read_raw(path, [name], preload=True)
+        stored = own.get_data()[0]
+        signals[raw.ch_names.index(name)] = np.interp(times, np.arange(len(stored)) / rate, stored)
 
 
 def _recording_id(path: Path) -> str:

@@ -3,7 +3,9 @@
 Two tasks, each a deterministic function of ``(seed, subject_index)``:
 
 - ``sleep``: one night of polysomnography per subject (EEG Fpz-Cz, EEG Pz-Oz, horizontal EOG,
-  submental EMG, in µV) with a 30-s AASM hypnogram (:mod:`.synthetic_sleep`);
+  submental EMG, in µV) with a 30-s AASM hypnogram (:mod:`.synthetic_sleep`,
+  :mod:`.synthetic_sleep_realistic`), also written as a Sleep-EDF-style folder of EDF files
+  (:func:`write_sleep_edf_folder`, :mod:`.synthetic_sleep_edf`);
 - ``seizure``: hours of wrist accelerometry (g) and heart rate (bpm) per subject with
   tonic-clonic seizure events and unlabelled rhythmic mimics (:mod:`.synthetic_seizure`).
 
@@ -15,11 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from epochstack.errors import ParameterError
 from epochstack.signals.recording import Recording
 from epochstack.signals.synthetic_seizure import generate_seizure_recording
 from epochstack.signals.synthetic_sleep import generate_sleep_recording
+from epochstack.signals.synthetic_sleep_edf import write_sleep_edf_folder
 
-__all__ = ["TASKS", "generate_seizure_recording", "generate_sleep_recording", "synthetic_recordings"]
+__all__ = [
+    "TASKS", "generate_seizure_recording", "generate_sleep_recording", "synthetic_recordings", "write_sleep_edf_folder",
+]
 
 # task -> (generator, default sampling rate in Hz, recording-id suffix)
 TASKS: dict[str, tuple[Callable[..., Recording], float, str]] = {
@@ -29,24 +35,39 @@ TASKS: dict[str, tuple[Callable[..., Recording], float, str]] = {
 
 
 def synthetic_recordings(
-    task: str, n_subjects: int, hours_per_subject: float, sfreq: float | None, seed: int
+    task: str,
+    n_subjects: int,
+    hours_per_subject: float,
+    sfreq: float | None,
+    seed: int,
+    *,
+    difficulty: str = "realistic",
+    population: str | None = None,
 ) -> dict[str, Callable[[], Recording]]:
     """Lazy recordings: ``recording_id -> zero-arg callable`` generating that subject's data.
 
     The callables are ``functools.partial`` objects of module-level functions, so they pickle
     (joblib can run them in parallel) and nothing is generated until called. Subject ``i``
     (``sub-00i``, from 0) is the same whatever ``n_subjects`` is. ``sfreq=None`` takes the
-    task's default rate (sleep 100 Hz, seizure 25 Hz).
+    task's default rate (sleep 100 Hz, seizure 25 Hz). ``difficulty`` and ``population`` shape
+    the sleep task (see :func:`generate_sleep_recording`); the seizure task has one of each.
     """
     if task not in TASKS:
-        raise ValueError(f"dataset.synthetic.task: unknown task {task!r}; use one of {sorted(TASKS)}.")
+        raise ParameterError("dataset.synthetic.task", f"unknown task {task!r}.", f"use one of {sorted(TASKS)}.")
     if int(n_subjects) < 1:
-        raise ValueError(f"dataset.synthetic.n_subjects must be at least 1, got {n_subjects}.")
+        raise ParameterError("dataset.synthetic.n_subjects", f"must be at least 1, got {n_subjects}.")
     if not hours_per_subject or hours_per_subject <= 0:
-        raise ValueError(f"dataset.synthetic.hours_per_subject must be positive, got {hours_per_subject}.")
+        raise ParameterError("dataset.synthetic.hours_per_subject", f"must be positive, got {hours_per_subject}.")
     generate, default_sfreq, suffix = TASKS[task]
     rate = float(sfreq) if sfreq else default_sfreq
+    options = {}
+    if task == "sleep":
+        options = {"difficulty": str(difficulty), "population": population}
+    elif population is not None:
+        raise ParameterError(
+            "dataset.synthetic.population", f"{population!r} applies to the sleep task only.", "set it to null."
+        )
     return {
-        f"sub-{i:03d}_{suffix}": partial(generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed))
+        f"sub-{i:03d}_{suffix}": partial(generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed), **options)
         for i in range(int(n_subjects))
     }

@@ -80,10 +80,10 @@ def synthesize(coefficients: np.ndarray, amplitude: np.ndarray, n_samples: int) 
     # to one, so scaling by length * sqrt(3) gives RMS units.
     frames = fft.irfft(coefficients * (amplitude * np.float32(length * np.sqrt(3.0))), n=length, axis=-1)
     frames *= np.sqrt(np.hanning(length + 1)[:length]).astype(np.float32)
-    out = np.zeros((n_frames + 1) * hop, dtype=np.float32)
-    out[: n_frames * hop] += frames[:, :hop].ravel()
-    out[hop:] += frames[:, hop:].ravel()
-    return out[hop : hop + n_samples]
+    out = np.zeros((n_frames + 1, hop), dtype=np.float32)  # row i: samples [i * hop, (i + 1) * hop)
+    out[:-1] += frames[:, :hop]
+    out[1:] += frames[:, hop:]
+    return out.ravel()[hop : hop + n_samples]
 
 
 def mix_amplitude(rms: np.ndarray, spectra: np.ndarray) -> np.ndarray:

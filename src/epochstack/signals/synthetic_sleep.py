@@ -1,11 +1,14 @@
 """Synthetic polysomnography (Sleep-EDF layout): a simulated hypnogram and the signals it implies.
 
-The hypnogram comes first (sleep onset, ~90-min NREM/REM cycles with N3 early and REM late,
-brief awakenings). Continuous rhythms are then synthesised with the spectrum of the stage mix
-of each moment (cross-fading over seconds at stage changes, over minutes into and out of REM),
-and transient events (spindles, K-complexes, eye movements, twitches, artefacts) are added at
-stage-dependent rates. Stagers' cues are the only thing that separates the stages, subjects
-differ in all of them, and the labels carry a scorer's disagreement near stage changes.
+:func:`generate_sleep_recording` is the entry point for both difficulties. ``realistic`` (the
+default) lives in :mod:`.synthetic_sleep_realistic` and builds on the pieces here; this module
+holds the ``easy`` generator and what both share. The hypnogram comes first (sleep onset,
+~90-min NREM/REM cycles with N3 early and REM late, brief awakenings). Continuous rhythms are
+then synthesised with the spectrum of the stage mix of each moment (cross-fading over seconds
+at stage changes, over minutes into and out of REM), and transient events (spindles,
+K-complexes, eye movements, twitches, artefacts) are added at stage-dependent rates. Stagers'
+cues are the only thing that separates the stages, subjects differ in all of them, and the
+labels carry a scorer's disagreement near stage changes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from epochstack.errors import ParameterError
 from epochstack.signals import synthetic_noise as sn
 from epochstack.signals.recording import Recording
 
@@ -133,7 +137,7 @@ def simulate_hypnogram(rng: np.random.Generator, n_epochs: int, cycle_min: float
         cycle += 1
     stages, minutes = np.array(bouts).T
     lengths = np.maximum(1, np.round(minutes * scale * 60 / EPOCH_S)).astype(int)
-    hypnogram = np.repeat(stages.astype(int), lengths)[:n_epochs]
+    hypnogram = fit_length(np.repeat(stages.astype(int), lengths), n_epochs)
 
     # Markov intrusions: N3 lightening to N2 and REM fragmented by N2 for an epoch, and
     # arousals (W then N1).
@@ -148,6 +152,18 @@ def simulate_hypnogram(rng: np.random.Generator, n_epochs: int, cycle_min: float
     after = arousal[arousal + 1 < n_epochs] + 1
     hypnogram[after] = np.where(hypnogram[after] == REM, REM, N1)
     return hypnogram
+
+
+def fit_length(stages: np.ndarray, n_epochs: int, fill: int | None = None) -> np.ndarray:
+    """``stages`` cut or padded to ``n_epochs`` (padding repeats the last stage, or ``fill``).
+
+    Bout lengths are rounded to whole epochs, so their sum can fall an epoch short of the
+    recording (issue 10: subject 136, 8 h, seed 42); the night then ends in the stage it was in.
+    """
+    missing = n_epochs - len(stages)
+    if missing <= 0:
+        return stages[:n_epochs]
+    return np.concatenate([stages, np.full(missing, stages[-1] if fill is None else fill, dtype=stages.dtype)])
 
 
 def score_hypnogram(rng: np.random.Generator, true_stages: np.ndarray, label_noise: float) -> np.ndarray:
@@ -168,15 +184,19 @@ def score_hypnogram(rng: np.random.Generator, true_stages: np.ndarray, label_noi
     return labels
 
 
-def _wake_substate(rng: np.random.Generator, hypnogram: np.ndarray) -> np.ndarray:
-    """True where a wake epoch is active (eyes open): a two-state chain that persists."""
+def wake_substate(rng: np.random.Generator, hypnogram: np.ndarray, enter: float = 0.1, stay: float = 0.85) -> np.ndarray:
+    """True where a wake epoch is active (eyes open): a two-state chain that persists.
+
+    A relaxed wake epoch turns active with probability ``enter``, an active one stays active
+    with probability ``stay``.
+    """
     active = np.zeros(len(hypnogram), dtype=bool)
     state = False
     for i, stage in enumerate(hypnogram):  # one step per epoch; cheap
         if stage != W:
             state = False
             continue
-        state = (rng.random() < 0.85) if state else (rng.random() < 0.1)
+        state = (rng.random() < stay) if state else (rng.random() < enter)
         active[i] = state
     return active
 
@@ -202,13 +222,13 @@ def stage_weights(
     return (weights / weights.sum(axis=0)).T
 
 
-def _frame_events(rng, rate_per_min: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+def frame_events(rng, rate_per_min: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
     """Poisson event times (s) with a rate per synthesis frame (each frame spans one hop)."""
     step_s = frame_times[1] - frame_times[0]
     return np.clip(sn.stage_events(rng, rate_per_min, step_s) - step_s / 2, 0, None)
 
 
-def _spindles(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
+def spindles(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     """11-16 Hz bursts of 0.5-2 s at the subject's spindle frequency."""
     track = np.zeros(n, dtype=np.float32)
     k = len(times)
@@ -220,7 +240,7 @@ def _spindles(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     return track
 
 
-def _k_complexes(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
+def k_complexes(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     """A sharp negative wave then a slower positive one (EEG polarity), 80-160 µV."""
     track = np.zeros(n, dtype=np.float32)
     t = np.arange(int(1.2 * sfreq)) / sfreq
@@ -230,11 +250,14 @@ def _k_complexes(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     return track
 
 
-def _eye_movements(rng, n, sfreq, true_stages, frames, subject: SleepSubject) -> np.ndarray:
-    """Horizontal EOG deflections: wake saccades and blinks, clustered rapid eye movements in REM."""
+def eye_movements(
+    rng, n, sfreq, true_stages, frames, subject, rates: dict = EVENT_RATES, active_gain: dict = ACTIVE_WAKE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eye tracks ``(movements, blinks)``: wake saccades and clustered rapid eye movements in REM
+    (horizontal steps that drift back), and blinks (a brief bump, largest at Fpz)."""
     times, weights, active = frames
-    saccades = _frame_events(rng, weights @ EVENT_RATES["saccade"] * np.where(active, ACTIVE_WAKE["saccade"], 1.0), times)
-    blinks = _frame_events(rng, weights @ EVENT_RATES["blink"] * np.where(active, ACTIVE_WAKE["blink"], 1.0), times)
+    saccades = frame_events(rng, weights @ rates["saccade"] * np.where(active, active_gain["saccade"], 1.0), times)
+    blinks = frame_events(rng, weights @ rates["blink"] * np.where(active, active_gain["blink"], 1.0), times)
     # REM: phasic epochs carry bursts of rapid eye movements around a random centre.
     rem_epochs = np.flatnonzero(true_stages == REM)
     phasic = rng.random(len(rem_epochs)) < 0.4
@@ -245,44 +268,67 @@ def _eye_movements(rng, n, sfreq, true_stages, frames, subject: SleepSubject) ->
     amp = subject.eye_movement_uv
     steps = sn.impulse_train(n, saccades, rng.normal(0, 0.6 * amp, len(saccades)), sfreq)
     steps += sn.impulse_train(n, rems, rng.choice([-1, 1], len(rems)) * rng.uniform(0.5, 1.5, len(rems)) * amp, sfreq)
-    eog = sn.rise_decay(steps, sfreq, rise_s=0.04, decay_s=0.8)
-    eog += sn.alpha_kernel(sn.impulse_train(n, blinks, rng.uniform(0.2, 0.5, len(blinks)) * amp, sfreq), sfreq, 0.08)
-    return eog
+    movements = sn.rise_decay(steps, sfreq, rise_s=0.04, decay_s=0.8)
+    return movements, sn.alpha_kernel(sn.impulse_train(n, blinks, rng.uniform(0.2, 0.5, len(blinks)) * amp, sfreq), sfreq, 0.08)
 
 
-def _twitches(rng, n, sfreq, frames, subject: SleepSubject) -> np.ndarray:
+def twitches(rng, n, sfreq, frames, subject) -> np.ndarray:
     """Phasic muscle twitches on the chin EMG during REM: 0.1-0.4 s bursts."""
     track = np.zeros(n, dtype=np.float32)
-    times = _frame_events(rng, frames[1] @ EVENT_RATES["twitch"], frames[0])
+    times = frame_events(rng, frames[1] @ EVENT_RATES["twitch"], frames[0])
     amp = (rng.uniform(8, 25, len(times)) * subject.emg_gain)[:, None]
     waves = sn.bursts(rng.uniform(0.1, 0.4, len(times)), sfreq, lambda t: amp * rng.standard_normal(t.shape))
     sn.add_waveforms(track, times, waves, sfreq)
     return track
 
 
-def _add_movement_artefacts(rng, signals, sfreq, frames) -> None:
-    """Broadband bursts with a baseline swing on every channel (mostly in wake), in place."""
+def add_movement_artefacts(
+    rng, signals, sfreq, frames, rates: np.ndarray = EVENT_RATES["movement"], duration_s: tuple[float, float] = (1.0, 6.0)
+) -> list[tuple[int, int]]:
+    """Broadband bursts with a baseline swing on every channel (mostly in wake), in place.
+
+    Returns the ``(start, length)`` of each burst in samples.
+    """
     n = signals.shape[1]
-    for onset in _frame_events(rng, frames[1] @ EVENT_RATES["movement"], frames[0]):  # a few per hour
-        length = int(rng.uniform(1.0, 6.0) * sfreq)
+    spans = []
+    for onset in frame_events(rng, frames[1] @ rates, frames[0]):  # a few per hour
+        length = int(rng.uniform(*duration_s) * sfreq)
         start = int(onset * sfreq)
         if start + length > n:
             continue
+        spans.append((start, length))
         shape = np.hanning(length).astype(np.float32)
         swing = np.sin(np.pi * np.arange(length) / length).astype(np.float32)
         for channel, (burst_uv, swing_uv) in enumerate(((60, 120), (40, 80), (60, 150), (80, 0))):
             noise = rng.standard_normal(length, dtype=np.float32) * np.float32(rng.uniform(0.5, 2.0) * burst_uv)
             signals[channel, start:start + length] += shape * noise + np.float32(rng.normal(0, swing_uv)) * swing
+    return spans
 
 
-def _add_dropouts(rng, signals, sfreq, hours) -> None:
-    """An electrode off for 1-2.5 min a few times a night: the channel reads ~0, in place."""
+def add_mains(rng, signals, sfreq, amplitudes_uv) -> None:
+    """50 Hz mains at ``amplitudes_uv[channel]`` with a random phase per channel, in place."""
+    line = sn.mains(signals.shape[1], sfreq)
+    if line is None:
+        return
+    for channel, amp in enumerate(amplitudes_uv):
+        phase = rng.uniform(0, 2 * np.pi)
+        signals[channel] += np.float32(amp * np.cos(phase)) * line[0] - np.float32(amp * np.sin(phase)) * line[1]
+
+
+def add_dropouts(rng, signals, sfreq, hours) -> list[tuple[int, int, int]]:
+    """An electrode off for 1-2.5 min a few times a night: the channel reads ~0, in place.
+
+    Returns the ``(channel, start, length)`` of each dropout in samples.
+    """
     n = signals.shape[1]
+    spans = []
     for _ in range(rng.poisson(1.5 * hours / 4)):
         length = min(n, int(rng.uniform(60, 150) * sfreq))
         start = int(rng.integers(0, n - length + 1))
         channel = int(rng.integers(0, signals.shape[0]))
         signals[channel, start:start + length] = rng.normal(0, 1e-3, length)
+        spans.append((channel, start, length))
+    return spans
 
 
 def _component_rms(rng, subject: SleepSubject, frames) -> np.ndarray:
@@ -321,21 +367,105 @@ def _component_spectra(sfreq: float, subject: SleepSubject) -> np.ndarray:
     ])
 
 
-def generate_sleep_recording(subject_index: int, *, hours: float, sfreq: float = 100.0, seed: int = 42) -> Recording:
+DIFFICULTIES = ("realistic", "easy")
+
+
+@dataclass
+class SleepNight:
+    """A simulated night: the recording and what the simulator knows beyond its scored labels.
+
+    Attributes:
+        recording: the polysomnogram with the scorer's labels (what a data set would hold).
+        true_stages: the simulated stage code of every epoch (0=W .. 4=REM), before scoring.
+        movement_time: epochs more than half covered by a body-movement artefact.
+        unscorable: epochs whose EEG is more than half lost to an electrode dropout.
+    """
+
+    recording: Recording
+    true_stages: np.ndarray
+    movement_time: np.ndarray
+    unscorable: np.ndarray
+
+
+def generate_sleep_recording(
+    subject_index: int,
+    *,
+    hours: float,
+    sfreq: float = 100.0,
+    seed: int = 42,
+    difficulty: str = "realistic",
+    population: str | None = None,
+) -> Recording:
     """One simulated night of subject ``subject_index``: 4 channels in µV and a 30-s hypnogram.
 
-    The data depend only on ``(seed, subject_index)`` (and the requested length and rate).
+    ``difficulty="realistic"`` (default) simulates whole nights as hard to stage as real ones
+    (aperiodic spectra, transients, subject variability; ``population`` ``young``, ``adult`` or
+    ``older``, ``None`` = ``adult``); ``"easy"`` is the earlier, quickly learnt generator. The data
+    depend only on ``(seed, subject_index)`` (and the requested length, rate and difficulty).
     """
+    return simulate_sleep_night(
+        subject_index, hours=hours, sfreq=sfreq, seed=seed, difficulty=difficulty, population=population
+    ).recording
+
+
+def simulate_sleep_night(
+    subject_index: int,
+    *,
+    hours: float,
+    sfreq: float = 100.0,
+    seed: int = 42,
+    difficulty: str = "realistic",
+    population: str | None = None,
+) -> SleepNight:
+    """:func:`generate_sleep_recording` with the simulator's ground truth (:class:`SleepNight`)."""
     n_epochs = int(round(hours * 3600 / EPOCH_S))
     if n_epochs < 10:
-        raise ValueError(f"dataset.synthetic.hours_per_subject={hours} gives {n_epochs} sleep epochs; use at least 0.1 h.")
+        raise ParameterError(
+            "dataset.synthetic.hours_per_subject", f"{hours} h gives {n_epochs} sleep epochs.", "use at least 0.1 h."
+        )
     if sfreq < 40:
-        raise ValueError(f"dataset.synthetic.sfreq={sfreq} Hz is too low for spindles and beta; use at least 40 Hz.")
+        raise ParameterError(
+            "dataset.synthetic.sfreq", f"{sfreq} Hz is too low for spindles and beta.", "use at least 40 Hz."
+        )
+    if difficulty not in DIFFICULTIES:
+        raise ParameterError("dataset.synthetic.difficulty", f"unknown difficulty {difficulty!r}.", f"use one of {DIFFICULTIES}.")
     rng = np.random.default_rng(np.random.SeedSequence([seed, subject_index]))
+    if difficulty == "easy":
+        if population is not None:
+            raise ParameterError(
+                "dataset.synthetic.population",
+                f"{population!r} needs difficulty realistic (the easy generator has one population).",
+                "set dataset.synthetic.population: null or dataset.synthetic.difficulty: realistic.",
+            )
+        return _easy_night(rng, subject_index, n_epochs, float(sfreq), float(hours))
+    # imported here: the realistic generator builds on this module's pieces
+    from epochstack.signals.synthetic_sleep_realistic import realistic_night
+
+    return realistic_night(rng, subject_index, n_epochs, float(sfreq), population)
+
+
+def night_recording(subject_index: int, signals: np.ndarray, sfreq: float, labels: np.ndarray) -> Recording:
+    """The Recording of a simulated night (channels, ids and 30-s labels as codes 0..4)."""
+    subject_id = f"sub-{subject_index:03d}"
+    return Recording(
+        recording_id=f"{subject_id}_night-1",
+        subject_id=subject_id,
+        signals=signals,
+        sfreq=float(sfreq),
+        channel_names=list(SLEEP_CHANNELS),
+        channel_types=list(SLEEP_CHANNEL_TYPES),
+        epoch_labels=STAGES[labels],
+        label_epoch_s=EPOCH_S,
+        source="synthetic",
+    )
+
+
+def _easy_night(rng: np.random.Generator, subject_index: int, n_epochs: int, sfreq: float, hours: float) -> SleepNight:
+    """The ``easy`` generator: box spectra, few transients (see docs/synthetic_data.md)."""
     subject = SleepSubject.draw(rng)
     true_stages = simulate_hypnogram(rng, n_epochs, subject.cycle_min)
     labels = score_hypnogram(rng, true_stages, subject.label_noise)
-    active_wake = _wake_substate(rng, true_stages)
+    active_wake = wake_substate(rng, true_stages)
     n = int(round(n_epochs * EPOCH_S * sfreq))
 
     # Continuous activity: a spectrum per frame and channel from the stage mix, synthesised.
@@ -356,32 +486,22 @@ def generate_sleep_recording(subject_index: int, *, hours: float, sfreq: float =
     # Transient events on top.
     weights = frames[1]
     events = {
-        "spindle": _spindles(rng, n, sfreq, _frame_events(rng, weights @ EVENT_RATES["spindle"] * subject.spindle_density, frame_times), subject),
-        "k_complex": _k_complexes(rng, n, sfreq, _frame_events(rng, weights @ EVENT_RATES["k_complex"], frame_times), subject),
-        "eye": _eye_movements(rng, n, sfreq, true_stages, frames, subject),
+        "spindle": spindles(rng, n, sfreq, frame_events(rng, weights @ EVENT_RATES["spindle"] * subject.spindle_density, frame_times), subject),
+        "k_complex": k_complexes(rng, n, sfreq, frame_events(rng, weights @ EVENT_RATES["k_complex"], frame_times), subject),
+        "eye": sum(eye_movements(rng, n, sfreq, true_stages, frames, subject)),
     }
     for name, track in events.items():
         for channel in (FPZ, PZ, EOG):
             if EVENT_GAIN[name][channel]:
                 signals[channel] += np.float32(EVENT_GAIN[name][channel]) * track
-    signals[EMG] += _twitches(rng, n, sfreq, frames, subject)
-    _add_movement_artefacts(rng, signals, sfreq, frames)
-    line = sn.mains(n, sfreq)
-    if line is not None:
-        for channel, amp in enumerate(subject.line_noise_uv):
-            phase = rng.uniform(0, 2 * np.pi)
-            signals[channel] += np.float32(amp * np.cos(phase)) * line[0] - np.float32(amp * np.sin(phase)) * line[1]
-    _add_dropouts(rng, signals, sfreq, hours)
+    signals[EMG] += twitches(rng, n, sfreq, frames, subject)
+    add_movement_artefacts(rng, signals, sfreq, frames)
+    add_mains(rng, signals, sfreq, subject.line_noise_uv)
+    add_dropouts(rng, signals, sfreq, hours)
 
-    subject_id = f"sub-{subject_index:03d}"
-    return Recording(
-        recording_id=f"{subject_id}_night-1",
-        subject_id=subject_id,
-        signals=signals,
-        sfreq=float(sfreq),
-        channel_names=list(SLEEP_CHANNELS),
-        channel_types=list(SLEEP_CHANNEL_TYPES),
-        epoch_labels=STAGES[labels],
-        label_epoch_s=EPOCH_S,
-        source="synthetic",
+    return SleepNight(
+        recording=night_recording(subject_index, signals, sfreq, labels),
+        true_stages=true_stages,
+        movement_time=np.zeros(n_epochs, dtype=bool),
+        unscorable=np.zeros(n_epochs, dtype=bool),
     )

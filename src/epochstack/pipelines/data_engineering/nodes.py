@@ -63,13 +63,16 @@ def ingest_recordings(dataset: dict) -> dict[str, RecordingSource]:
     fmt = dataset.get("format")
     if fmt == "synthetic":
         syn = dataset["synthetic"]
-        return synthetic_recordings(syn["task"], syn["n_subjects"], syn["hours_per_subject"], syn.get("sfreq"), syn["seed"])
+        return synthetic_recordings(
+            syn["task"], syn["n_subjects"], syn["hours_per_subject"], syn.get("sfreq"), syn["seed"],
+            difficulty=syn.get("difficulty", "realistic"), population=syn.get("population"),
+        )
     if fmt == "edf":
         edf = dataset["edf"]
         return read_edf_recordings(
             edf["path"], channels=dataset.get("channels"), hypnogram=edf.get("hypnogram", "auto"),
             subject_pattern=edf["subject_pattern"], expected_sfreq=edf.get("expected_sfreq"),
-            label_epoch_s=edf.get("label_epoch_s", 30.0),
+            label_epoch_s=edf.get("label_epoch_s", 30.0), wake_margin_min=edf.get("wake_margin_min"),
         )
     if fmt == "uea_ts":
         _require(dataset, "train_path", "test_path")
