@@ -17,6 +17,7 @@ Plain functions of pandas frames as ``mlflow.search_runs`` returns them; they kn
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 from collections.abc import Callable
 
@@ -26,6 +27,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from epochstack.errors import ParameterError
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("test", "oof")
 PARAM, METRIC, TAG = "params.", "metrics.", "tags."
@@ -56,15 +59,25 @@ def scored_models(runs: pd.DataFrame, metrics: list[str], splits: list[str]) -> 
     return sorted({m.group(1) for c in runs.columns if (m := pattern.match(c)) and runs[c].notna().any()})
 
 
-def scored_runs(runs: pd.DataFrame, metrics: list[str], splits: list[str]) -> tuple[pd.DataFrame, int]:
-    """Top-level runs that scored models, FINISHED ones only; also the number of scored runs
-    left out because they did not finish (failed, killed or still running)."""
+def has_scores(runs: pd.DataFrame, metrics: list[str], splits: list[str]) -> pd.Series:
+    """Whether each run logged a headline score of some model."""
+    columns = [c for model in scored_models(runs, metrics, splits) for s in splits for m in metrics if (c := score_column(s, m, model)) in runs]
+    return runs[columns].notna().any(axis=1) if columns else pd.Series(False, index=runs.index)
+
+
+def variant_runs(runs: pd.DataFrame, metrics: list[str], splits: list[str], group_tag: str | None) -> tuple[pd.DataFrame, int]:
+    """The finished top-level runs that scored models, with the other finished runs of their DVC
+    experiments (the earlier stages, whose parameters the variant shares); also the number of
+    scored runs left out because they did not finish (failed, killed or still running)."""
+    if runs.empty:
+        return runs, 0
     top = runs[runs[PARENT_TAG].isna()] if PARENT_TAG in runs else runs
-    columns = [score_column(s, m, model) for model in scored_models(top, metrics, splits) for s in splits for m in metrics]
-    columns = [c for c in columns if c in top]
-    scored = top[top[columns].notna().any(axis=1)] if columns else top.iloc[:0]
-    finished = scored["status"] == "FINISHED"
-    return scored[finished].reset_index(drop=True), int((~finished).sum())
+    scored, finished = has_scores(top, metrics, splits), top["status"] == "FINISHED"
+    keep = scored & finished
+    tag = f"{TAG}{group_tag}"
+    if group_tag and tag in top:
+        keep |= finished & top[tag].notna() & top[tag].isin(top.loc[keep, tag])
+    return top[keep].reset_index(drop=True), int((scored & ~finished).sum())
 
 
 def interval_columns(document: dict | None, metrics: list[str], splits: list[str]) -> dict[str, float]:
@@ -83,25 +96,33 @@ def interval_columns(document: dict | None, metrics: list[str], splits: list[str
 
 
 def with_intervals(runs: pd.DataFrame, document_of: Callable[[str], dict | None], metrics: list[str], splits: list[str]) -> pd.DataFrame:
-    """``runs`` plus interval columns read from each run's metrics.json (``document_of(run_id)``)."""
-    rows = [interval_columns(document_of(run_id), metrics, splits) for run_id in runs["run_id"]]
+    """``runs`` plus interval columns read from the metrics.json of each run with scores
+    (``document_of(run_id)``)."""
+    scored = has_scores(runs, metrics, splits)
+    rows = [interval_columns(document_of(run_id), metrics, splits) if score else {} for run_id, score in zip(runs["run_id"], scored, strict=True)]
     extra = pd.DataFrame(rows, index=runs.index)
     return pd.concat([runs, extra], axis=1) if len(extra.columns) else runs
 
 
-def group_variants(runs: pd.DataFrame, group_tag: str | None) -> pd.DataFrame:
+def group_variants(runs: pd.DataFrame, group_tag: str | None, metrics: list[str], splits: list[str]) -> pd.DataFrame:
     """One row per variant: runs sharing ``tags.<group_tag>`` (a DVC experiment's stages) are
     merged (a parameter takes its latest logged value); scores, run id and name come from the
-    variant's latest scored run. Runs without the tag are variants of their own."""
+    variant's latest run with scores. Runs without the tag are variants of their own."""
     runs = runs.sort_values("start_time", kind="stable")
     tag = f"{TAG}{group_tag}"
     experiment = runs[tag] if group_tag and tag in runs else pd.Series(None, index=runs.index, dtype=object)
+    runs = runs.assign(experiment=experiment, _scored=has_scores(runs, metrics, splits))
     params = [c for c in runs.columns if c.startswith(PARAM)]
     variants = []
-    for _, group in runs.assign(experiment=experiment).groupby(experiment.fillna(runs["run_id"]), sort=False):
-        latest = group.iloc[-1].copy()
+    for key, group in runs.groupby(experiment.fillna(runs["run_id"]), sort=False):
+        scored = group[group["_scored"]]
+        if scored.empty:
+            continue
+        if len(scored) > 1:
+            logger.warning("DVC experiment %s has %d runs with scores: the latest (%s) is compared.", key, len(scored), scored["run_id"].iloc[-1])
+        latest = scored.iloc[-1].copy()
         latest[params] = group[params].ffill().iloc[-1]
-        variants.append(latest)
+        variants.append(latest.drop("_scored"))
     return pd.DataFrame(variants).reset_index(drop=True)
 
 

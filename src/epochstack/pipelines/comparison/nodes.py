@@ -53,35 +53,35 @@ def _documents(artifact: str):
 
 
 def read_runs(comparison: dict) -> pd.DataFrame:
-    """Finished top-level runs of the experiment that scored models, with the intervals of their
-    metrics.json artifacts."""
+    """Finished top-level runs of the experiment that scored models (with the intervals of their
+    metrics.json artifacts), and the other runs of their DVC experiments."""
     vt.check_settings(comparison)
     experiment = _experiment(comparison.get("experiment"))
     runs = mlflow.search_runs(
         experiment_ids=[experiment.experiment_id], filter_string=comparison.get("filter") or "",
         max_results=int(comparison["max_runs"]), order_by=["attributes.start_time DESC"],
     )
-    scored, unfinished = vt.scored_runs(runs, comparison["metrics"], comparison["splits"])
+    kept, unfinished = vt.variant_runs(runs, comparison["metrics"], comparison["splits"], comparison.get("group_tag"))
     if unfinished:
         logger.warning("%d run(s) with model scores did not finish (failed, killed or running): left out.", unfinished)
-    if scored.empty:
+    if kept.empty:
         raise InputDataError(
             f"MLflow experiment {experiment.name!r} ({mlflow.get_tracking_uri()})",
             f"has no finished run with model scores among the {len(runs)} read.",
             "run the training pipelines (kedro run, or a dvc exp grid) first, or check comparison.filter.",
         )
     document_of, missing = _documents(comparison["metrics_artifact"])
-    scored = vt.with_intervals(scored, document_of, comparison["metrics"], comparison["splits"])
+    kept = vt.with_intervals(kept, document_of, comparison["metrics"], comparison["splits"])
     if missing:
-        logger.warning("%d of %d run(s) have no readable %s artifact: no intervals for them.", len(missing), len(scored), comparison["metrics_artifact"])
-    logger.info("Comparing %d finished run(s) of experiment %r (%d read).", len(scored), experiment.name, len(runs))
-    return scored
+        logger.warning("%d run(s) with scores have no readable %s artifact: no intervals for them.", len(missing), comparison["metrics_artifact"])
+    logger.info("Comparing %d finished run(s) of experiment %r (%d read).", len(kept), experiment.name, len(runs))
+    return kept
 
 
 def compare_variants(runs: pd.DataFrame, comparison: dict) -> tuple[pd.DataFrame, dict]:
     """The variant x model table and a summary: variants, their parameters, the best per metric."""
     metrics, splits = comparison["metrics"], comparison["splits"]
-    variants = vt.group_variants(runs, comparison.get("group_tag"))
+    variants = vt.group_variants(runs, comparison.get("group_tag"), metrics, splits)
     parameters = vt.distinguishing_parameters(variants, comparison.get("variant_parameters") or [], comparison.get("ignore_parameters") or [])
     table = vt.variant_model_table(variants, parameters, metrics, splits)
     best = vt.best_per_metric(table, metrics, splits, comparison["choose_on"])
