@@ -13,7 +13,8 @@ code. The parent samples the resident memory (RSS) of that process and all its d
 reports the peak of their sum. Time is the session's run alone (ingest, epoching, publishing,
 features, and the MLflow run around them): not the interpreter's start-up and imports. The
 ``+s/night`` and ``+MB/night`` columns are the slopes between consecutive sizes: the cost of one
-more night, free of the fixed costs that make small runs look slow per night.
+more night, free of the fixed costs that make small runs look slow per night. An untimed
+15-minute run comes first, so that no size pays for cold file caches or kernel loading.
 
 One change to the pipelines: ``make_folds`` is replaced by a node that puts every epoch in
 fold 0, because a split needs at least two subjects and a 1-night run has one. Its cost on the
@@ -204,6 +205,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="epochstack-scaling-") as folder:
         project = make_project(Path(folder))
+        # Untimed: the first run of a session pays for cold caches (files, compiled kernels).
+        run_size(project, 1, 0.25, *args.runs[0], args.interval)
         for backend, workers in args.runs:
             name = f"{backend}:{workers}"
             for nights in sizes:
