@@ -292,5 +292,5 @@ def comparison_figure(table: pd.DataFrame, metrics: list[str], splits: list[str]
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(y, rows)
     axes[0][0].invert_yaxis()
-    axes[0][-1].legend(loc="lower right", fontsize="small")
+    axes[0][-1].legend(loc="best", fontsize="small")
     return fig
