@@ -89,3 +89,11 @@ def test_outputs_are_logged_to_the_comparison_run(compared):
 def test_no_scored_run_is_an_input_error(kedro_project):
     with pytest.raises(InputDataError, match="no finished run with model scores"):
         kedro_project.run("comparison", {})
+
+
+def test_registered_apart_from_the_training_run():
+    from epochstack.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    assert "comparison" in pipelines
+    assert not {n.name for n in pipelines["comparison"].nodes} & {n.name for n in pipelines["__default__"].nodes}
