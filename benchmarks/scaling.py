@@ -27,7 +27,8 @@ ratios compare sizes at the same concurrency, so the first configuration is ``lo
 two workers a 1-night run cannot use the second one (a single task runs in the Kedro process,
 with no pool), while from 2 nights on two recordings are in flight in two worker processes;
 its memory steps up once, to workers x (worker + largest recording), and its time per night
-halves. The table shows those steps; the 4 -> 16 ratios of every configuration are printed too.
+can halve when two cores are free. The table shows those steps; the ratios from the second size
+on (4 -> 16 nights) are printed for every configuration too.
 
 Last line: ``scaling_time_ratio=<t_N / (N * t_1)> rss_ratio=<rss_N / rss_1>`` between the largest
 and the smallest size of the first configuration. The issue's targets: time ratio <= 1.15 and
@@ -51,7 +52,6 @@ import psutil
 import pyarrow.parquet as pq
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINES = ("data_engineering", "feature_engineering")
 DATA_LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models", "07_model_output", "08_reporting")
 SCALING_PIPELINE = "scaling"
 
