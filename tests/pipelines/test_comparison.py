@@ -97,3 +97,25 @@ def test_registered_apart_from_the_training_run():
     pipelines = register_pipelines()
     assert "comparison" in pipelines
     assert not {n.name for n in pipelines["comparison"].nodes} & {n.name for n in pipelines["__default__"].nodes}
+
+
+def test_stage_runs_of_one_dvc_experiment_are_one_variant(tmp_path):
+    """`dvc exp run` runs each stage as its own `kedro run`; the experiment's name tag
+    (`dvc.exp_name`, set here as the project's hook sets it inside DVC) makes them one variant."""
+    project = KedroProject(tmp_path / "project")
+    base = deep_merge(TINY_SLEEP, FAST)
+    run(project, ["data_engineering", "feature_engineering"], base)
+    client = mlflow.MlflowClient(f"sqlite:///{project.path / 'mlflow.db'}")
+    stage_runs = {}
+    for name, seed in (("exp-a", 1), ("exp-b", 2)):
+        for stage in ("stacking", "evaluation"):
+            run(project, stage, deep_merge(base, {"stacking": {"seed": seed, "enabled": ["logreg"]}}))
+            latest = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)[0]
+            client.set_tag(latest.info.run_id, "dvc.exp_name", name)
+            stage_runs[name, stage] = latest.info.run_id
+    run(project, "comparison", {})
+    table = pd.read_csv(project.path / "data/08_reporting/comparison/comparison.csv")
+    variants = table.drop_duplicates("variant").set_index("variant")
+    assert sorted(variants.index) == ["exp-a", "exp-b"]
+    assert variants.loc["exp-a", "run_id"] == stage_runs["exp-a", "evaluation"], "scores from the evaluation stage"
+    assert (variants.loc["exp-a", "stacking.seed"], variants.loc["exp-b", "stacking.seed"]) == (1, 2), "parameters from the stacking stage"
