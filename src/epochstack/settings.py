@@ -2,15 +2,28 @@
 
 from omegaconf.resolvers import oc
 
-from epochstack.hooks import ParameterValidationHook, RunTagsHook, StagedOutputsHook
+from epochstack.hooks import (
+    DvcExperimentHook,
+    ParameterValidationHook,
+    RunInputHook,
+    RunNameHook,
+    RunTagsHook,
+    StagedOutputsHook,
+)
+from epochstack.tracking import project_artifact_location, project_sqlite_url
 
-HOOKS = (ParameterValidationHook(), RunTagsHook(), StagedOutputsHook())
+HOOKS = (ParameterValidationHook(), DvcExperimentHook(), RunNameHook(), RunTagsHook(), RunInputHook(), StagedOutputsHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # ${oc.env:VAR,default} lets mlflow.yml take MLFLOW_TRACKING_URI from the environment.
-    "custom_resolvers": {"oc.env": oc.env},
+    "custom_resolvers": {
+        # ${oc.env:VAR,default} lets mlflow.yml take MLFLOW_TRACKING_URI from the environment.
+        "oc.env": oc.env,
+        # The project's SQLite files and artifact folder, also from a DVC experiment copy.
+        "project_sqlite": project_sqlite_url,
+        "project_artifacts": project_artifact_location,
+    },
     # Environments (conf/<env>/) override only the keys they name.
     "merge_strategy": {"parameters": "soft"},
 }

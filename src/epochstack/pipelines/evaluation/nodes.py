@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 
 import mlflow
 import numpy as np
@@ -47,6 +46,7 @@ from epochstack.evaluation.smoothing import (
 from epochstack.evaluation.structure import structure_metrics
 from epochstack.models.labels import class_list, proba_columns
 from epochstack.models.splits import TEST_FOLD
+from epochstack.tracking import headline_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -567,27 +567,17 @@ def assemble_metrics(epoch_metrics: dict, event_metrics: dict, event_filter: dic
     return _json_safe(document)
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, float]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{name}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            flat[name] = float(value)
-    return flat
-
-
 def log_metrics_to_mlflow(metrics: dict) -> None:
-    """Every numeric entry of metrics.json as an MLflow metric (``test.macro_f1``, ``models.hgb.oof.cohen_kappa``...).
+    """The headline numbers of metrics.json as MLflow metrics (``test.cohen_kappa``, ``oof.macro_f1``,
+    ``models.hgb.oof.cohen_kappa``... see :func:`epochstack.tracking.headline_metrics`); the
+    long tail (per class, per subject, smoothing, comparisons) is in the logged metrics.json.
 
-    One batched ``mlflow.log_metrics`` call: MlflowMetricsHistoryDataset logs metric by metric,
-    which takes seconds for the ~1,000 entries here on the SQLite backend.
+    One batched ``mlflow.log_metrics`` call: MlflowMetricsHistoryDataset logs metric by metric.
     """
     if mlflow.active_run() is None:
         logger.info("No active MLflow run: metrics not logged.")
         return
-    flat = {re.sub(r"[^\w\-. /]", "_", k): v for k, v in _flatten({k: v for k, v in metrics.items() if k != "info"}).items()}
+    flat = headline_metrics(metrics)
     mlflow.log_metrics(flat)
     mlflow.set_tags({
         "evaluation.reference_model": metrics["info"]["reference_model"],

@@ -4,6 +4,9 @@ New recordings are treated exactly as training ones: the preprocessing, channels
 parameters come from the stacking manifest of the training run (not from the current
 parameters), and the same code epochs them and computes their features. Every base model the
 stack reads runs, deep networks included.
+
+:func:`label_recordings` is the one implementation: ``kedro run --pipelines inference`` and the
+MLflow Model (:mod:`epochstack.serving`) both call it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from epochstack.models.labels import proba_columns
 from epochstack.models.manifest import check_against_manifest
 from epochstack.models.stacking import StackedModel
 from epochstack.pipelines.data_engineering.nodes import epoch_recordings
-from epochstack.signals.epoch_store import EpochStore
+from epochstack.signals.epoch_store import EpochStore, StagedEpochStore
 from epochstack.signals.features import compute_features_for_store
 
 logger = logging.getLogger(__name__)
@@ -35,18 +38,15 @@ def training_settings(manifest: dict) -> dict:
     return manifest["training"]
 
 
-def epoch_new_recordings(recordings: dict, dataset: dict, stacking_manifest: dict, executor: dict) -> tuple[EpochStore, pd.DataFrame]:
-    """The training preprocessing and epoching, applied to new recordings.
-
-    The epochs go to a temporary store, removed when the process ends.
-    """
+def epoch_new_recordings(recordings: dict, dataset: dict, stacking_manifest: dict, executor: dict) -> tuple[StagedEpochStore, pd.DataFrame]:
+    """The training preprocessing and epoching, applied to new recordings (into a temporary store)."""
     training = training_settings(stacking_manifest)
     settings = {**dataset, "channels": training["dataset"].get("channels"), "label_mapping": training["dataset"].get("label_mapping", "none")}
     if training["dataset"].get("sfreq") and not dataset.get("sfreq"):
         settings["sfreq"] = training["dataset"]["sfreq"]
     staged, epoch_table, _, report = epoch_recordings(recordings, settings, training["preprocessing"], executor, tempfile.gettempdir())
     logger.info("Inference: %d epochs from %d recordings (%d excluded).", report["n_epochs_kept"], report["n_recordings"], report["n_epochs_excluded"])
-    return staged.open(), epoch_table
+    return staged, epoch_table
 
 
 def compute_new_features(epochs: EpochStore, epoch_table: pd.DataFrame, stacking_manifest: dict, executor: dict) -> pd.DataFrame:
@@ -69,3 +69,18 @@ def predict_new_epochs(
     out[proba_columns(stacking_model.classes)] = proba
     logger.info("Inference: labels %s.", out["label"].value_counts().to_dict())
     return out
+
+
+def label_recordings(recordings: dict, dataset: dict, stacking_model: StackedModel, stacking_manifest: dict, executor: dict) -> pd.DataFrame:
+    """New recordings -> the training epochs and features -> every base model the stack reads ->
+    the stack: one row per epoch (``epoch_id, recording_id, t_start_s, label, proba_<class>...``).
+
+    The temporary epoch store is removed as soon as the labels are known.
+    """
+    staged, epoch_table = epoch_new_recordings(recordings, dataset, stacking_manifest, executor)
+    try:
+        epochs = staged.open()
+        features = compute_new_features(epochs, epoch_table, stacking_manifest, executor)
+        return predict_new_epochs(stacking_model, stacking_manifest, features, epochs, epoch_table)
+    finally:
+        staged.discard()

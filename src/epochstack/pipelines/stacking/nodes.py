@@ -24,6 +24,7 @@ from epochstack.models.manifest import build_manifest
 from epochstack.models.registry import build_base_model, reads_features, select_features
 from epochstack.models.stacking import SelectedStack, StackedModel, meta_table
 from epochstack.models.tuning import log_study_to_mlflow
+from epochstack.serving import log_serving_model as log_and_register
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +233,8 @@ def score_models(model_predictions: pd.DataFrame, epoch_table: pd.DataFrame, bas
     if mlflow.active_run() is not None:
         mlflow.set_tag("stack.selected", stack_report["selected"])
     return {"oof_scores": table, "stack": stack_report, "base_models": base_model_reports}, metrics
+
+
+def log_serving_model(stacking_model: StackedModel, stacking_manifest: dict, epoch_signals, dataset: dict, serving: dict) -> None:
+    """The stack as an MLflow Model in this run, registered (``epochstack.serving``)."""
+    log_and_register(stacking_model, stacking_manifest, epoch_signals, dataset, serving)

@@ -54,5 +54,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["stacking_scores", "stacking_metrics"],
                 name="score_models",
             ),
+            node(
+                nodes.log_serving_model,
+                ["stacking_model", "stacking_manifest", "epoch_signals", "params:dataset", "params:inference.serving"],
+                None,
+                name="log_serving_model",
+            ),
         ]
     )
