@@ -152,14 +152,15 @@ def compute_features_for_store(
         store = EpochStore(store.path.resolve())
     logger.info("Features: %d recordings on the %s executor (%s).", len(groups), executor.backend, executor.address or f"{executor.n_workers} workers")
     results = executor.map(_recording_features, [(store, rid, rows, plan) for rid, rows in groups], desc="features")
+    report = pd.DataFrame([r for _, r in results], columns=["recording_id", "n_epochs", "seconds", "n_nonfinite_replaced"])
     features = pd.concat([frame for frame, _ in results], ignore_index=True)
+    del results  # the per-recording pieces: one copy of the table fewer while context columns are added
     order = pd.Index(features["epoch_id"]).get_indexer(epoch_table["epoch_id"])
     features = features.iloc[order].reset_index(drop=True)
     if recording_ids.duplicated().any():
         features = add_context_features(features, epoch_table, plan.config)
     elif plan.config["context"]["enabled"]:
         logger.info("Features: every recording holds a single epoch (trial data): context features skipped.")
-    report = pd.DataFrame([r for _, r in results], columns=["recording_id", "n_epochs", "seconds", "n_nonfinite_replaced"])
     logger.info(
         "Features: %d epochs x %d features from %d recordings; %d non-finite values replaced by 0.",
         len(features), features.shape[1] - 1, len(groups), int(report["n_nonfinite_replaced"].sum()),
