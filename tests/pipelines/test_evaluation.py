@@ -78,7 +78,7 @@ def run_evaluation(project, table, folds, predictions, events, monkeypatch, para
         catalog.save(name, data)
     # The protocol the models were trained under, as the stacking pipeline records it.
     protocol = ((params or {}).get("evaluation") or {}).get("protocol", "nested")
-    (project.path / "data/08_reporting/stack_report.json").write_text(json.dumps({"protocol": protocol, "selected": "stack"}))
+    (project.path / "data/08_reporting/stack_report.json").write_text(json.dumps({"protocol": protocol, "selected": "logistic(C=0.1)", "stacked_models": ["hgb", "logreg"], "left_out": []}))
     project.run("evaluation", params=params)
     while mlflow.active_run():  # kedro-mlflow leaves its run on mlflow's stack after session.run
         mlflow.end_run()
@@ -109,6 +109,7 @@ def test_sleep_metrics_plots_report_and_mlflow(kedro_project, monkeypatch):
 
     # honest numbers: protocol, per-subject spread, no interval with 2 test subjects, paired comparison
     assert metrics["protocol"] == "nested" and metrics["oof"]["estimate"] == "oof_nested" and metrics["test"]["estimate"] == "held_out"
+    assert metrics["stack"]["selected"] == "logistic(C=0.1)" and "The stack is **logistic(C=0.1)**" in (reporting / "report.md").read_text()
     kappa = metrics["test"]["per_subject"]["cohen_kappa"]
     assert kappa["n_subjects"] == 2 and kappa["q25"] <= kappa["median"] <= kappa["q75"] and kappa["sd"] > 0
     assert metrics["test"]["ci"] is None and "2 subjects < 10" in metrics["test"]["ci_reason"]

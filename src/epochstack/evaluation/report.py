@@ -128,6 +128,17 @@ def _events(metrics: dict, variants: dict) -> list[str]:
     return lines
 
 
+def _stack_sentence(stack: dict) -> str:
+    """What the stack is, and which base models it left out (one class predicted in a CV fold)."""
+    if not stack.get("selected"):
+        return ""
+    models = stack.get("stacked_models") or []
+    chosen = stack["selected"]
+    what = f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)" if chosen in models else f"**{chosen}** over {', '.join(models)}"
+    left_out = f" Left out (predicted one class in a CV fold): {', '.join(stack['left_out'])}." if stack.get("left_out") else ""
+    return f"The stack is {what}, chosen by cross-validation on OOF predictions.{left_out}"
+
+
 def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[str]) -> str:
     """Markdown: protocol, headline metrics with per-subject spread (intervals only with enough
     subjects), paired comparisons and the claims they support, targets, smoothing, events with
@@ -143,6 +154,8 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         f"Test = held-out subjects (fold -1). OOF = {oof_words}.",
         "",
         f"Epochs scored: {info['n_test_epochs']} test, {info['n_oof_epochs']} OOF; unlabelled epochs excluded: {info['n_unlabelled_excluded']}.",
+        "",
+        _stack_sentence(metrics.get("stack") or {}),
         "",
         "## Headline (raw predictions)",
         "",

@@ -186,6 +186,7 @@ def evaluation_context(
         "forbidden_transitions": forbidden_transitions(evaluation, label_mapping, classes),
         "label_mapping": label_mapping,
         "n_unlabelled_excluded": n_unlabelled,
+        "stack": {k: stack_report.get(k) for k in ("selected", "stacked_models", "left_out")},
     }
 
 
@@ -535,7 +536,8 @@ def _json_safe(value):
 def assemble_metrics(epoch_metrics: dict, event_metrics: dict, event_filter: dict, comparisons: dict, operating_points: dict, decisions: pd.DataFrame, context: dict, evaluation: dict) -> dict:
     """The metrics.json document: ``models.<name>.<split>.*`` for every model; top-level
     ``test.*`` / ``oof.*`` are the reference model's raw predictions (no smoothing);
-    ``comparisons.<a>_vs_<b>.<metric>.*``; ``protocol``."""
+    ``comparisons.<a>_vs_<b>.<metric>.*``; ``protocol``; ``stack.selected`` (what the stack is:
+    one base model, a weighted average or a logistic regression) and the models it stacks."""
     models = {model: {split: dict(scores) for split, scores in splits.items()} for model, splits in epoch_metrics["models"].items()}
     for model, splits in event_metrics["models"].items():
         for split, scores in splits.items():
@@ -563,7 +565,10 @@ def assemble_metrics(epoch_metrics: dict, event_metrics: dict, event_filter: dic
         "bootstrap_min_subjects": evaluation["bootstrap"]["min_subjects"],
         "comparisons": {k: comparisons[k] for k in ("splits", "metrics", "alpha")},
     }
-    document = {"protocol": context["protocol"], "info": info, **{split: models[reference].get(split, {}) for split in SPLITS}, "comparisons": comparisons["comparisons"], "models": models}
+    document = {
+        "protocol": context["protocol"], "stack": context["stack"], "info": info,
+        **{split: models[reference].get(split, {}) for split in SPLITS}, "comparisons": comparisons["comparisons"], "models": models,
+    }
     return _json_safe(document)
 
 
