@@ -51,7 +51,9 @@ def training_throughput(network: torch.nn.Module, settings: dict, n_steps: int) 
     def steps():
         for _ in range(n_steps):
             optimiser.zero_grad()
-            torch.nn.functional.cross_entropy(network(x).reshape(-1, N_CLASSES), y.reshape(-1)).backward()
+            torch.nn.functional.cross_entropy(
+                network(x).reshape(-1, N_CLASSES), y.reshape(-1)
+            ).backward()
             optimiser.step()
 
     return n_steps * batch * length / best_of(2, steps)
@@ -75,24 +77,40 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     config = yaml.safe_load(PARAMETERS.read_text())["deep_models"]
-    print(f"CPU, {args.threads} threads; inference batch {args.batch} epochs of {N_CHANNELS} x {N_TIMES}; best of {args.repeats}")
-    print(f"{'network':<12} {'params':>8} {'train epochs/s':>15} {'torch ms/epoch':>15} {'onnxruntime ms/epoch':>21}")
+    print(
+        f"CPU, {args.threads} threads; inference batch {args.batch} epochs of {N_CHANNELS} x {N_TIMES}; best of {args.repeats}"
+    )
+    print(
+        f"{'network':<12} {'params':>8} {'train epochs/s':>15} {'torch ms/epoch':>15} {'onnxruntime ms/epoch':>21}"
+    )
     results = {}
     for name, spec in config["networks"].items():
-        network = build_network(spec["architecture"], spec.get("network") or {}, N_CHANNELS, N_CLASSES, N_TIMES)
-        settings = training_settings({**(config.get("training") or {}), **(spec.get("training") or {})})
+        network = build_network(
+            spec["architecture"], spec.get("network") or {}, N_CHANNELS, N_CLASSES, N_TIMES
+        )
+        settings = training_settings(
+            {**(config.get("training") or {}), **(spec.get("training") or {})}
+        )
         throughput = training_throughput(network, settings, args.train_steps)
         network.eval()
         x = inference_inputs(network, args.batch)
         with torch.inference_mode():
-            torch_ms = best_of(args.repeats, lambda network=network, x=x: network(x)) / args.batch * 1000
+            torch_ms = (
+                best_of(args.repeats, lambda network=network, x=x: network(x)) / args.batch * 1000
+            )
         with tempfile.TemporaryDirectory() as tmp:
             path = export_onnx(network, Path(tmp) / "model.onnx", N_CHANNELS, N_TIMES)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = args.threads
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
             feed = {"epochs": x.numpy()}
-            onnx_ms = best_of(args.repeats, lambda session=session, feed=feed: session.run(None, feed)) / args.batch * 1000
+            onnx_ms = (
+                best_of(args.repeats, lambda session=session, feed=feed: session.run(None, feed))
+                / args.batch
+                * 1000
+            )
         n_params = sum(p.numel() for p in network.parameters())
         results[name] = torch_ms
         print(f"{name:<12} {n_params:>8} {throughput:>15.0f} {torch_ms:>15.3f} {onnx_ms:>21.3f}")

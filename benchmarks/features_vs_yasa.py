@@ -52,7 +52,11 @@ def simple_night(hours: float, seed: int = 0) -> np.ndarray:
     background *= 10 / background.std(axis=1, keepdims=True)
     t = np.arange(n) / SFREQ
     depth = 0.5 + 0.5 * np.sin(2 * np.pi * t / 5400)  # 90-min cycles
-    eeg = background[0] + 40 * depth * np.sin(2 * np.pi * 1.5 * t) + 8 * (1 - depth) * np.sin(2 * np.pi * 10 * t)
+    eeg = (
+        background[0]
+        + 40 * depth * np.sin(2 * np.pi * 1.5 * t)
+        + 8 * (1 - depth) * np.sin(2 * np.pi * 10 * t)
+    )
     eog = background[1] + 30 * (1 - depth) * np.sin(2 * np.pi * 0.3 * t)
     emg = background[2] * 0.2 + 5 * (1 - depth) * rng.standard_normal(n)
     return np.stack([eeg, eog, emg]).astype(np.float32)
@@ -64,17 +68,25 @@ def yasa_features(signals: np.ndarray) -> pd.DataFrame:
 
     info = mne.create_info(CHANNELS, SFREQ, TYPES)
     raw = mne.io.RawArray(signals.astype(np.float64) * 1e-6, info, verbose=False)  # volts
-    staging = yasa.SleepStaging(raw, eeg_name=CHANNELS[0], eog_name=CHANNELS[1], emg_name=CHANNELS[2])
+    staging = yasa.SleepStaging(
+        raw, eeg_name=CHANNELS[0], eog_name=CHANNELS[1], emg_name=CHANNELS[2]
+    )
     return staging.get_features()
 
 
 def epochstack_features(signals: np.ndarray, config: dict) -> pd.DataFrame:
     n_times = int(EPOCH_S * SFREQ)
     n_epochs = signals.shape[1] // n_times
-    epochs = signals[:, : n_epochs * n_times].reshape(len(CHANNELS), n_epochs, n_times).transpose(1, 0, 2)
+    epochs = (
+        signals[:, : n_epochs * n_times]
+        .reshape(len(CHANNELS), n_epochs, n_times)
+        .transpose(1, 0, 2)
+    )
     features = extract_features(epochs, SFREQ, CHANNELS, TYPES, config)
     epoch_ids = [f"night_{i:06d}" for i in range(n_epochs)]
-    table = pd.DataFrame({"epoch_id": epoch_ids, "recording_id": "night", "epoch_index": np.arange(n_epochs)})
+    table = pd.DataFrame(
+        {"epoch_id": epoch_ids, "recording_id": "night", "epoch_index": np.arange(n_epochs)}
+    )
     features.insert(0, "epoch_id", epoch_ids)
     return add_context_features(features, table, config)
 
@@ -95,30 +107,45 @@ def peak_memory_mb(run: Callable[[], pd.DataFrame]) -> float:
 
 
 def load_average() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+    return (
+        "load average "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + f" on {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2, help="epochstack threads of the parallel runs (YASA uses one)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="epochstack threads of the parallel runs (YASA uses one)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"before: {load_average()}")
 
     signals = simple_night(args.hours)
     n_epochs = signals.shape[1] // int(EPOCH_S * SFREQ)
-    print(f"night: {args.hours:g} h at {SFREQ:g} Hz, channels {CHANNELS}, {n_epochs} epochs of {EPOCH_S:g} s")
+    print(
+        f"night: {args.hours:g} h at {SFREQ:g} Hz, channels {CHANNELS}, {n_epochs} epochs of {EPOCH_S:g} s"
+    )
 
     runs: dict[str, Callable[[], pd.DataFrame]] = {"yasa": lambda: yasa_features(signals)}
     for label, families in (("comparable", COMPARABLE), ("default", DEFAULT)):
         for threads in dict.fromkeys((1, args.threads)):
             config = {"families": families, "n_threads": threads}
-            runs[f"{label}, {threads} thread{'s' if threads > 1 else ''}"] = lambda config=config: epochstack_features(signals, config)
+            runs[f"{label}, {threads} thread{'s' if threads > 1 else ''}"] = lambda config=config: (
+                epochstack_features(signals, config)
+            )
 
     first_call, _, _ = timed(runs["comparable, 1 thread"])
-    print(f"epochstack first call (numba kernels loaded from the cache, or compiled): {first_call:.2f} s")
+    print(
+        f"epochstack first call (numba kernels loaded from the cache, or compiled): {first_call:.2f} s"
+    )
     results = {name: run() for name, run in runs.items()}  # warm-up
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(args.repeats):  # interleaved: every run meets the same load
@@ -128,8 +155,10 @@ def main() -> None:
 
     best = {name: min(values) for name, values in timings.items()}
     yasa_wall, yasa_cpu = best.pop("yasa")
-    print(f"{'yasa':31s}: {yasa_wall:7.3f} s (cpu {yasa_cpu:6.3f} s)  {results['yasa'].shape[1]:4d} features  "
-          f"peak {peak_memory_mb(runs['yasa']):7.1f} MB")
+    print(
+        f"{'yasa':31s}: {yasa_wall:7.3f} s (cpu {yasa_cpu:6.3f} s)  {results['yasa'].shape[1]:4d} features  "
+        f"peak {peak_memory_mb(runs['yasa']):7.1f} MB"
+    )
     for name, (wall, cpu) in best.items():
         table = results[name]
         finite = np.isfinite(table.drop(columns="epoch_id").to_numpy()).mean()
@@ -141,7 +170,9 @@ def main() -> None:
         )
     print(f"after: {load_average()}")
     if args.threads > 1:
-        print(f"speedup_vs_yasa_{args.threads}_threads={yasa_wall / best[f'comparable, {args.threads} threads'][0]:.2f}")
+        print(
+            f"speedup_vs_yasa_{args.threads}_threads={yasa_wall / best[f'comparable, {args.threads} threads'][0]:.2f}"
+        )
     print(f"speedup_vs_yasa={yasa_wall / best['comparable, 1 thread'][0]:.2f}")
 
 

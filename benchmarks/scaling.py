@@ -52,7 +52,16 @@ import psutil
 import pyarrow.parquet as pq
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models", "07_model_output", "08_reporting")
+DATA_LAYERS = (
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+)
 SCALING_PIPELINE = "scaling"
 
 # The child process: the project's pipelines, make_folds replaced (see the module docstring), run
@@ -129,44 +138,80 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_size(project: Path, nights: int, hours: float, backend: str, workers: int, interval: float) -> dict:
+def run_size(
+    project: Path, nights: int, hours: float, backend: str, workers: int, interval: float
+) -> dict:
     """One pipeline run of ``nights`` nights in a fresh process: seconds and peak tree RSS."""
     empty_data(project)
     params = {
-        "dataset": {"format": "synthetic", "synthetic": {"task": "sleep", "n_subjects": nights, "hours_per_subject": hours, "sfreq": 100.0}},
+        "dataset": {
+            "format": "synthetic",
+            "synthetic": {
+                "task": "sleep",
+                "n_subjects": nights,
+                "hours_per_subject": hours,
+                "sfreq": 100.0,
+            },
+        },
         "executor": {"backend": backend, "address": None, "n_workers": workers},
     }
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(PROJECT_ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-        "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore",
+        "DO_NOT_TRACK": "1",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
     }
     load_before = os.getloadavg()[0]
     log, result = project / f"run-{backend}{workers}-{nights}.log", project / "result.json"
     result.unlink(missing_ok=True)
     with log.open("w") as out:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(project), json.dumps(params), str(result)],
-                                 cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(project), json.dumps(params), str(result)],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         watched, peak = psutil.Process(child.pid), 0
         while child.poll() is None:
             peak = max(peak, tree_rss(watched))
             time.sleep(interval)
     if child.returncode != 0 or not result.exists():
         tail = "\n".join(log.read_text().strip().splitlines()[-15:])
-        raise SystemExit(f"{backend}:{workers}, {nights} night(s): the run failed (exit {child.returncode}); log {log}:\n{tail}")
+        raise SystemExit(
+            f"{backend}:{workers}, {nights} night(s): the run failed (exit {child.returncode}); log {log}:\n{tail}"
+        )
     seconds = json.loads(result.read_text())["seconds"]
-    epochs = json.loads((project / "data/08_reporting/data_quality.json").read_text())["n_epochs_kept"]
+    epochs = json.loads((project / "data/08_reporting/data_quality.json").read_text())[
+        "n_epochs_kept"
+    ]
     feature_rows = pq.read_metadata(project / "data/04_feature/features.parquet").num_rows
     if feature_rows != epochs:
-        raise SystemExit(f"{backend}:{workers}, {nights} night(s): {feature_rows} feature rows for {epochs} epochs; log {log}")
-    return {"backend": backend, "nights": nights, "hours": hours, "seconds": seconds, "peak_rss": peak, "epochs": epochs,
-            "load": (load_before + os.getloadavg()[0]) / 2}
+        raise SystemExit(
+            f"{backend}:{workers}, {nights} night(s): {feature_rows} feature rows for {epochs} epochs; log {log}"
+        )
+    return {
+        "backend": backend,
+        "nights": nights,
+        "hours": hours,
+        "seconds": seconds,
+        "peak_rss": peak,
+        "epochs": epochs,
+        "load": (load_before + os.getloadavg()[0]) / 2,
+    }
 
 
 def ratios(results: list[dict], smallest: int | None = None) -> tuple[float, float]:
     """(t_N / (N t_n), rss_N / rss_n) between the largest size N and the smallest n (or ``smallest``)."""
-    small = min((r for r in results if smallest is None or r["nights"] == smallest), key=lambda r: r["nights"])
+    small = min(
+        (r for r in results if smallest is None or r["nights"] == smallest),
+        key=lambda r: r["nights"],
+    )
     large = max(results, key=lambda r: r["nights"])
     scale = large["nights"] / small["nights"]
     return large["seconds"] / (scale * small["seconds"]), large["peak_rss"] / small["peak_rss"]
@@ -183,25 +228,48 @@ def configuration(text: str) -> tuple[str, int]:
     """``backend:workers`` -> (backend, workers)."""
     backend, _, workers = text.partition(":")
     if backend not in ("local", "dask") or not workers.isdigit() or int(workers) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: use local:<workers> or dask:<workers>, e.g. local:1")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use local:<workers> or dask:<workers>, e.g. local:1"
+        )
     return backend, int(workers)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nights", type=int, nargs="+", default=[1, 4, 16], help="sizes, in nights (default 1 4 16)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--nights",
+        type=int,
+        nargs="+",
+        default=[1, 4, 16],
+        help="sizes, in nights (default 1 4 16)",
+    )
     parser.add_argument("--hours", type=float, default=8.0, help="hours per night (default 8)")
-    parser.add_argument("--runs", type=configuration, nargs="+", default=[("local", 1), ("local", 2), ("dask", 2)],
-                        help="backend:workers configurations, in order; the last line's ratios are the first one's (default local:1 local:2 dask:2)")
-    parser.add_argument("--interval", type=float, default=0.1, help="seconds between memory samples (default 0.1)")
+    parser.add_argument(
+        "--runs",
+        type=configuration,
+        nargs="+",
+        default=[("local", 1), ("local", 2), ("dask", 2)],
+        help="backend:workers configurations, in order; the last line's ratios are the first one's (default local:1 local:2 dask:2)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=0.1, help="seconds between memory samples (default 0.1)"
+    )
     args = parser.parse_args()
     sizes = sorted(set(args.nights))
     if len(sizes) < 2 or sizes[0] < 1:
         parser.error("--nights needs at least two sizes of 1 night or more")
 
-    print(f"{len(sizes)} sizes x {len(args.runs)} configurations, {args.hours:g} h per night, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'run':8} {'nights':>6} {'epochs':>7} {'seconds':>8} {'s/night':>8} {'+s/night':>8} {'peak RSS MB':>11} {'+MB/night':>9} {'load':>5}", flush=True)
+    print(
+        f"{len(sizes)} sizes x {len(args.runs)} configurations, {args.hours:g} h per night, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    print(
+        f"{'run':8} {'nights':>6} {'epochs':>7} {'seconds':>8} {'s/night':>8} {'+s/night':>8} {'peak RSS MB':>11} {'+MB/night':>9} {'load':>5}",
+        flush=True,
+    )
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="epochstack-scaling-") as folder:
         project = make_project(Path(folder))
@@ -213,12 +281,19 @@ def main() -> None:
                 r = run_size(project, nights, args.hours, backend, workers, args.interval)
                 previous = results.setdefault(name, [])[-1:]
                 results[name].append(r)
-                print(f"{name:8} {nights:>6} {r['epochs']:>7} {r['seconds']:>8.1f} {r['seconds'] / nights:>8.2f} {_marginal(previous, r, 'seconds', 1):>8} "
-                      f"{r['peak_rss'] / 2**20:>11.0f} {_marginal(previous, r, 'peak_rss', 2**20):>9} {r['load']:>5.1f}", flush=True)
+                print(
+                    f"{name:8} {nights:>6} {r['epochs']:>7} {r['seconds']:>8.1f} {r['seconds'] / nights:>8.2f} {_marginal(previous, r, 'seconds', 1):>8} "
+                    f"{r['peak_rss'] / 2**20:>11.0f} {_marginal(previous, r, 'peak_rss', 2**20):>9} {r['load']:>5.1f}",
+                    flush=True,
+                )
     for name, runs in results.items():
-        line = "{}: {} vs {} nights: time ratio {:.3f}, memory ratio {:.3f}".format(name, max(sizes), min(sizes), *ratios(runs))
+        line = "{}: {} vs {} nights: time ratio {:.3f}, memory ratio {:.3f}".format(
+            name, max(sizes), min(sizes), *ratios(runs)
+        )
         if len(sizes) > 2:
-            line += "; {} vs {} nights: {:.3f}, {:.3f}".format(max(sizes), sizes[1], *ratios(runs, sizes[1]))
+            line += "; {} vs {} nights: {:.3f}, {:.3f}".format(
+                max(sizes), sizes[1], *ratios(runs, sizes[1])
+            )
         print(line)
     time_ratio, rss_ratio = ratios(results[f"{args.runs[0][0]}:{args.runs[0][1]}"])
     print(f"scaling_time_ratio={time_ratio:.4f} rss_ratio={rss_ratio:.4f}")

@@ -38,17 +38,34 @@ EEG, OTHER = [0, 1], [2, 3]
 def night_features(x: np.ndarray, sfreq: float) -> np.ndarray:
     """The stager's features of one night's epochs ``(n, channels, samples)``."""
     f, p = signal.welch(x[:, EEG], fs=sfreq, nperseg=int(4 * sfreq), axis=-1)
-    bands = np.stack([p[..., (f >= lo) & (f < hi)].sum(-1) for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True)], -1)
-    own = np.concatenate([np.log10(bands + 1e-12).reshape(len(x), -1), np.log10(x[:, OTHER].var(-1) + 1e-12)], axis=1)
+    bands = np.stack(
+        [
+            p[..., (f >= lo) & (f < hi)].sum(-1)
+            for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True)
+        ],
+        -1,
+    )
+    own = np.concatenate(
+        [np.log10(bands + 1e-12).reshape(len(x), -1), np.log10(x[:, OTHER].var(-1) + 1e-12)], axis=1
+    )
     context = pd.DataFrame(own).rolling(5, center=True, min_periods=1).mean().to_numpy()
     return np.concatenate([own, context], axis=1)
 
 
 def measure(difficulty: str, subjects: range, hours: float, seed: int) -> dict:
     """Features, labels, true stages, spectra and kurtosis of every night of one difficulty."""
-    out = {"X": [], "y": [], "true": [], "subject": [], "psd": {s: [] for s in STAGES}, "kurtosis": {s: [] for s in STAGES}}
+    out = {
+        "X": [],
+        "y": [],
+        "true": [],
+        "subject": [],
+        "psd": {s: [] for s in STAGES},
+        "kurtosis": {s: [] for s in STAGES},
+    }
     for subject in subjects:
-        night = simulate_sleep_night(subject, hours=hours, sfreq=100.0, seed=seed, difficulty=difficulty)
+        night = simulate_sleep_night(
+            subject, hours=hours, sfreq=100.0, seed=seed, difficulty=difficulty
+        )
         rec = night.recording
         n = len(rec.epoch_labels)
         x = rec.signals.astype(np.float64).reshape(4, n, -1).transpose(1, 0, 2)
@@ -90,18 +107,26 @@ def report(name: str, data: dict, n_train: int) -> None:
     predicted = model.predict(data["X"][~train])
     scored, true = data["y"][~train], data["true"][~train]
     f1 = f1_score(scored, predicted, labels=list(STAGES), average=None)
-    print(f"[{name}] band-power HGB, {n_train} train / {len(np.unique(data['subject'])) - n_train} test subjects, "
-          f"{len(data['y'])} epochs")
-    print(f"  kappa5={cohen_kappa_score(scored, predicted):.3f} kappa3={cohen_kappa_score(three_class(scored), three_class(predicted)):.3f} "
-          f"vs true stages kappa5={cohen_kappa_score(true, predicted):.3f}")
+    print(
+        f"[{name}] band-power HGB, {n_train} train / {len(np.unique(data['subject'])) - n_train} test subjects, "
+        f"{len(data['y'])} epochs"
+    )
+    print(
+        f"  kappa5={cohen_kappa_score(scored, predicted):.3f} kappa3={cohen_kappa_score(three_class(scored), three_class(predicted)):.3f} "
+        f"vs true stages kappa5={cohen_kappa_score(true, predicted):.3f}"
+    )
     print("  F1 " + " ".join(f"{s}={v:.2f}" for s, v in zip(STAGES, f1, strict=True)))
-    print(f"  label-noise ceiling (scored vs true, all subjects): kappa5={cohen_kappa_score(data['true'], data['y']):.3f} "
-          f"kappa3={cohen_kappa_score(three_class(data['true']), three_class(data['y'])):.3f}")
+    print(
+        f"  label-noise ceiling (scored vs true, all subjects): kappa5={cohen_kappa_score(data['true'], data['y']):.3f} "
+        f"kappa3={cohen_kappa_score(three_class(data['true']), three_class(data['y'])):.3f}"
+    )
     shares = pd.Series(data["y"]).value_counts(normalize=True)
     print("  scored stages " + " ".join(f"{s}={shares.get(s, 0):.3f}" for s in STAGES))
     for stage in STAGES:
         drop, at = worst_cliff(data["psd"][stage].mean(axis=0), data["freqs"])
-        print(f"  {stage:>3}: worst 1-Hz drop {drop:.2f} decades at {at:g} Hz; median kurtosis {np.median(data['kurtosis'][stage]):.2f}")
+        print(
+            f"  {stage:>3}: worst 1-Hz drop {drop:.2f} decades at {at:g} Hz; median kurtosis {np.median(data['kurtosis'][stage]):.2f}"
+        )
 
 
 def seconds_per_night(difficulty: str, hours: float, repeats: int = 3) -> float:
@@ -118,7 +143,9 @@ def figures(folder: str, data: dict, easy: dict, seed: int) -> None:
     import matplotlib.pyplot as plt
 
     os.makedirs(folder, exist_ok=True)
-    colours = dict(zip(STAGES, ["tab:orange", "tab:olive", "tab:blue", "tab:purple", "tab:red"], strict=True))
+    colours = dict(
+        zip(STAGES, ["tab:orange", "tab:olive", "tab:blue", "tab:purple", "tab:red"], strict=True)
+    )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, (title, d) in zip(axes, (("realistic", data), ("easy", easy)), strict=True):
         for stage in STAGES:
@@ -136,14 +163,24 @@ def figures(folder: str, data: dict, easy: dict, seed: int) -> None:
     code = {s: i for i, s in enumerate(["REM", "N3", "N2", "N1", "W"])}
     hours = np.arange(len(rec.epoch_labels)) * 30 / 3600
     top.step(hours, [code[s] for s in rec.epoch_labels], where="post", lw=0.8)
-    top.set(yticks=range(5), yticklabels=list(code), xlabel="hours", title="scored hypnogram (adult, 8 h)")
+    top.set(
+        yticks=range(5),
+        yticklabels=list(code),
+        xlabel="hours",
+        title="scored hypnogram (adult, 8 h)",
+    )
     for row, stage in enumerate(STAGES):
         candidates = np.flatnonzero(rec.epoch_labels == stage)
         epoch = candidates[len(candidates) // 2]
         ax = fig.add_subplot(6, 1, row + 2)
         t = np.arange(3000) / 100
         for channel, name in enumerate(rec.channel_names):
-            ax.plot(t, rec.signals[channel, epoch * 3000:(epoch + 1) * 3000] - 150 * channel, lw=0.5, label=name)
+            ax.plot(
+                t,
+                rec.signals[channel, epoch * 3000 : (epoch + 1) * 3000] - 150 * channel,
+                lw=0.5,
+                label=name,
+            )
         ax.set(yticks=[], xlim=(0, 30), ylabel=stage)
         if row == 0:
             ax.legend(loc="upper right", fontsize=7, ncol=4)
@@ -154,11 +191,15 @@ def figures(folder: str, data: dict, easy: dict, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subjects", type=int, default=24)
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--figures", default=None, help="folder for the spectra and stage-trace figures")
+    parser.add_argument(
+        "--figures", default=None, help="folder for the spectra and stage-trace figures"
+    )
     args = parser.parse_args()
     subjects = range(100, 100 + args.subjects)
     n_train = 2 * args.subjects // 3
@@ -168,8 +209,10 @@ def main() -> None:
     easy = measure("easy", subjects, args.hours, args.seed)
     report("easy", easy, n_train)
     slow, fast = seconds_per_night("realistic", 10.0), seconds_per_night("easy", 10.0)
-    print(f"speed: realistic {slow:.2f} s per 10-h night, easy {fast:.2f} s, ratio {slow / fast:.2f} "
-          f"(load {os.getloadavg()[0]:.2f})")
+    print(
+        f"speed: realistic {slow:.2f} s per 10-h night, easy {fast:.2f} s, ratio {slow / fast:.2f} "
+        f"(load {os.getloadavg()[0]:.2f})"
+    )
     if args.figures:
         figures(args.figures, realistic, easy, args.seed)
 

@@ -59,11 +59,33 @@ def platform_run(train: Path, test: Path, workdir: Path) -> dict:
     shutil.copy(PROJECT / "pyproject.toml", workdir)
     (workdir / ".telemetry").write_text("consent: false\n")
     (workdir / "src").mkdir()  # Kedro checks that it exists; the code is the installed package
-    for layer in ("02_intermediate", "03_primary", "04_feature", "05_model_input", "06_models", "07_model_output", "08_reporting"):
+    for layer in (
+        "02_intermediate",
+        "03_primary",
+        "04_feature",
+        "05_model_input",
+        "06_models",
+        "07_model_output",
+        "08_reporting",
+    ):
         (workdir / "data" / layer).mkdir(parents=True)
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")]))}
-    command = ["kedro", "run", "--env", "uea", "--params", f"dataset.train_path={train},dataset.test_path={test}"]
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    command = [
+        "kedro",
+        "run",
+        "--env",
+        "uea",
+        "--params",
+        f"dataset.train_path={train},dataset.test_path={test}",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -80,7 +102,9 @@ def read_split(train: Path, test: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Training and test cases ``(n, channels, times)`` and labels, as the platform reads them."""
     cases = read_uea_pair(train, test)
     parts = {split: [c for c in cases if c.source_split == split] for split in ("train", "test")}
-    X, Xt = (np.concatenate([c.epochs for c in parts[s]]).astype(np.float64) for s in ("train", "test"))
+    X, Xt = (
+        np.concatenate([c.epochs for c in parts[s]]).astype(np.float64) for s in ("train", "test")
+    )
     y, yt = (np.array([c.labels[0] for c in parts[s]]) for s in ("train", "test"))
     return X, y, Xt, yt
 
@@ -93,7 +117,9 @@ def minirocket_peer(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, seed: int = 0)
 
 def channel_statistics(X: np.ndarray) -> np.ndarray:
     """Mean, standard deviation, minimum, maximum and mean absolute step of every channel."""
-    return np.concatenate([X.mean(2), X.std(2), X.min(2), X.max(2), np.abs(np.diff(X, axis=2)).mean(2)], axis=1)
+    return np.concatenate(
+        [X.mean(2), X.std(2), X.min(2), X.max(2), np.abs(np.diff(X, axis=2)).mean(2)], axis=1
+    )
 
 
 def logistic_baseline(X: np.ndarray, y: np.ndarray, Xt: np.ndarray) -> np.ndarray:
@@ -103,7 +129,9 @@ def logistic_baseline(X: np.ndarray, y: np.ndarray, Xt: np.ndarray) -> np.ndarra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("train_files", nargs="*", help="<Name>_TRAIN.ts files (their _TEST.ts beside them)")
+    parser.add_argument(
+        "train_files", nargs="*", help="<Name>_TRAIN.ts files (their _TEST.ts beside them)"
+    )
     args = parser.parse_args()
     rows = []
     for name, train, test in dataset_pairs(args.train_files):
@@ -114,19 +142,36 @@ def main() -> None:
         minirocket = float((minirocket_peer(X, y, Xt) == yt).mean())
         minirocket_s = time.perf_counter() - started
         baseline = float((logistic_baseline(X, y, Xt) == yt).mean())
-        rows.append({"name": name, "shape": f"{len(y)}/{len(yt)} x {X.shape[1]} x {X.shape[2]}", **run,
-                     "minirocket": minirocket, "minirocket_s": minirocket_s, "baseline": baseline})
-        bases = ", ".join(f"{m} {a:.3f}" for m, a in sorted(run["accuracy"].items()) if m != "stack")
-        print(f"{name}: stack {run['accuracy']['stack']:.3f} ({run['selected']}); {bases}; "
-              f"MiniRocket+ridge {minirocket:.3f}; logistic baseline {baseline:.3f}; run {run['seconds']:.0f} s", flush=True)
+        rows.append(
+            {
+                "name": name,
+                "shape": f"{len(y)}/{len(yt)} x {X.shape[1]} x {X.shape[2]}",
+                **run,
+                "minirocket": minirocket,
+                "minirocket_s": minirocket_s,
+                "baseline": baseline,
+            }
+        )
+        bases = ", ".join(
+            f"{m} {a:.3f}" for m, a in sorted(run["accuracy"].items()) if m != "stack"
+        )
+        print(
+            f"{name}: stack {run['accuracy']['stack']:.3f} ({run['selected']}); {bases}; "
+            f"MiniRocket+ridge {minirocket:.3f}; logistic baseline {baseline:.3f}; run {run['seconds']:.0f} s",
+            flush=True,
+        )
 
     print()
-    print(f"{'dataset':<14} {'train/test x ch x len':<22} {'stack':>6} {'best base':>22} {'MiniRocket+ridge':>17} {'logistic':>9} {'run s':>6}")
+    print(
+        f"{'dataset':<14} {'train/test x ch x len':<22} {'stack':>6} {'best base':>22} {'MiniRocket+ridge':>17} {'logistic':>9} {'run s':>6}"
+    )
     for row in rows:
         bases = {m: a for m, a in row["accuracy"].items() if m != "stack"}
         best = max(bases, key=bases.get)
-        print(f"{row['name']:<14} {row['shape']:<22} {row['accuracy']['stack']:>6.3f} {f'{best} {bases[best]:.3f}':>22} "
-              f"{row['minirocket']:>17.3f} {row['baseline']:>9.3f} {row['seconds']:>6.0f}")
+        print(
+            f"{row['name']:<14} {row['shape']:<22} {row['accuracy']['stack']:>6.3f} {f'{best} {bases[best]:.3f}':>22} "
+            f"{row['minirocket']:>17.3f} {row['baseline']:>9.3f} {row['seconds']:>6.0f}"
+        )
     print(f"uea_mean_accuracy={np.mean([row['accuracy']['stack'] for row in rows]):.4f}")
 
 

@@ -14,12 +14,20 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_LAYERS = (
-    "01_raw", "02_intermediate", "03_primary", "04_feature",
-    "05_model_input", "06_models", "07_model_output", "08_reporting",
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
 )
 # Small enough for seconds-long runs, large enough for four CV folds and two test subjects.
 TINY_SLEEP = {
-    "dataset": {"synthetic": {"task": "sleep", "n_subjects": 6, "hours_per_subject": 0.5, "seed": 7}},
+    "dataset": {
+        "synthetic": {"task": "sleep", "n_subjects": 6, "hours_per_subject": 0.5, "seed": 7}
+    },
     "splits": {"n_folds": 2, "n_test_subjects": 2},
 }
 
@@ -49,12 +57,16 @@ class KedroProject:
         shutil.copytree(PROJECT_ROOT / "conf", path / "conf")
         shutil.copy(PROJECT_ROOT / "pyproject.toml", path / "pyproject.toml")
         (path / ".telemetry").write_text("consent: false\n")
-        (path / "src").mkdir()  # Kedro checks the source dir exists; the code is the installed package
+        (
+            path / "src"
+        ).mkdir()  # Kedro checks the source dir exists; the code is the installed package
         shutil.copy(mlflow_template_db(), path / "mlflow.db")
         for layer in DATA_LAYERS:
             (path / "data" / layer).mkdir(parents=True)
 
-    def run(self, pipeline_names: list[str] | str, params: dict | None = None, env: str | None = None):
+    def run(
+        self, pipeline_names: list[str] | str, params: dict | None = None, env: str | None = None
+    ):
         """Run pipelines in a real KedroSession; returns the run's outputs."""
         from kedro.framework.session import KedroSession
         from kedro.framework.startup import bootstrap_project
@@ -62,7 +74,9 @@ class KedroProject:
         names = [pipeline_names] if isinstance(pipeline_names, str) else list(pipeline_names)
         with self._inside():
             bootstrap_project(self.path)
-            with KedroSession.create(project_path=self.path, env=env, runtime_params=params or {}) as session:
+            with KedroSession.create(
+                project_path=self.path, env=env, runtime_params=params or {}
+            ) as session:
                 return session.run(pipeline_names=names)
 
     def catalog(self, params: dict | None = None, env: str | None = None):
@@ -72,7 +86,9 @@ class KedroProject:
 
         with self._inside():
             bootstrap_project(self.path)
-            session = KedroSession.create(project_path=self.path, env=env, runtime_params=params or {})
+            session = KedroSession.create(
+                project_path=self.path, env=env, runtime_params=params or {}
+            )
             return session.load_context().catalog
 
     @contextmanager
@@ -115,7 +131,11 @@ def deep_merge(base: dict, extra: dict) -> dict:
     """``base`` updated recursively with ``extra`` (for building runtime params in tests)."""
     merged = dict(base)
     for key, value in extra.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            deep_merge(merged[key], value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
     return merged
 
 

@@ -43,7 +43,11 @@ def catalog_files() -> dict[str, tuple[str, str | None, str]]:
     for path in sorted(CONF.glob("catalog*.yml")):
         for name, spec in (yaml.safe_load(path.read_text()) or {}).items():
             inner = spec.get("dataset") if isinstance(spec.get("dataset"), dict) else spec
-            found[name] = (str(path.relative_to(ROOT)), inner.get("filepath") or inner.get("path"), inner.get("type", spec.get("type")))
+            found[name] = (
+                str(path.relative_to(ROOT)),
+                inner.get("filepath") or inner.get("path"),
+                inner.get("type", spec.get("type")),
+            )
     return found
 
 
@@ -82,7 +86,11 @@ def imported_modules(module: str) -> set[str]:
     found = set()
     for name in names:
         parts = name.split(".")
-        found |= {".".join(parts[:i]) for i in range(1, len(parts) + 1) if parts[0] == "epochstack" and module_file(".".join(parts[:i]))}
+        found |= {
+            ".".join(parts[:i])
+            for i in range(1, len(parts) + 1)
+            if parts[0] == "epochstack" and module_file(".".join(parts[:i]))
+        }
     return found
 
 
@@ -94,7 +102,9 @@ def import_closure(modules: set[str]) -> set[Path]:
             seen.add(module)
             todo += sorted(imported_modules(module) - seen)
     files = {module_file(m) for m in seen}
-    return {f.relative_to(ROOT) for f in files if f.read_text().strip()}  # an empty __init__.py runs nothing
+    return {
+        f.relative_to(ROOT) for f in files if f.read_text().strip()
+    }  # an empty __init__.py runs nothing
 
 
 def code_used_by(name: str) -> set[Path]:
@@ -103,7 +113,9 @@ def code_used_by(name: str) -> set[Path]:
     catalog = catalog_files()
     written, read = written_and_read(name)
     dataset_modules = {
-        catalog[d][2].rsplit(".", 1)[0] for d in written | read if d in catalog and str(catalog[d][2]).startswith("epochstack.")
+        catalog[d][2].rsplit(".", 1)[0]
+        for d in written | read
+        if d in catalog and str(catalog[d][2]).startswith("epochstack.")
     }
     return import_closure({f"epochstack.pipelines.{name}"} | dataset_modules)
 
@@ -126,7 +138,9 @@ def parameter_defined(dotted: str) -> str | None:
 
 
 def stage_params(stage: dict) -> dict[str, list[str]]:
-    return {file: list(keys or []) for item in stage.get("params") or [] for file, keys in item.items()}
+    return {
+        file: list(keys or []) for item in stage.get("params") or [] for file, keys in item.items()
+    }
 
 
 STAGES = list(TRAINING_PIPELINES)
@@ -177,14 +191,22 @@ def test_params_are_the_parameters_the_nodes_read(name):
             continue
         file = parameter_defined(parameter)
         keys = tracked.get(file, [])
-        assert any(parameter == k or parameter.startswith(f"{k}.") for k in keys), f"{name} reads params:{parameter} ({file}), not in its dvc params"
+        assert any(parameter == k or parameter.startswith(f"{k}.") for k in keys), (
+            f"{name} reads params:{parameter} ({file}), not in its dvc params"
+        )
 
 
 def test_reports_are_committed_to_git_and_everything_else_cached_or_regenerated():
-    outs = {path: options for stage in dvc_stages().values() for path, options in out_entries(stage).items()}
+    outs = {
+        path: options
+        for stage in dvc_stages().values()
+        for path, options in out_entries(stage).items()
+    }
 
     def ignored(path: str) -> bool:
-        probe = f"{path}/example.png" if not Path(path).suffix else path  # a file inside a plots folder
+        probe = (
+            f"{path}/example.png" if not Path(path).suffix else path
+        )  # a file inside a plots folder
         return subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT).returncode == 0
 
     assert all(outs[path].get("cache") is False for path in REGENERATED)
@@ -192,7 +214,9 @@ def test_reports_are_committed_to_git_and_everything_else_cached_or_regenerated(
         if options.get("cache", True) or path in REGENERATED:
             assert ignored(path), f"{path} is in the DVC cache or regenerated: git must ignore it"
         else:
-            assert path.startswith("data/08_reporting/") and not ignored(path), f"{path} is cache: false: it must be committed to git"
+            assert path.startswith("data/08_reporting/") and not ignored(path), (
+                f"{path} is cache: false: it must be committed to git"
+            )
 
 
 def test_dvc_reads_the_stages():

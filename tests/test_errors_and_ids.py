@@ -11,9 +11,16 @@ def test_input_data_error_survives_pickling():
     error = InputDataError("data/x.edf", "has NaN samples.", "interpolate them.")
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is InputDataError
-    assert (copy.source, copy.problem, copy.fix) == ("data/x.edf", "has NaN samples.", "interpolate them.")
+    assert (copy.source, copy.problem, copy.fix) == (
+        "data/x.edf",
+        "has NaN samples.",
+        "interpolate them.",
+    )
     assert str(copy) == "data/x.edf: has NaN samples. Fix: interpolate them."
-    assert type(pickle.loads(pickle.dumps(ParameterError("splits.n_folds", "is 'abc'.")))) is ParameterError
+    assert (
+        type(pickle.loads(pickle.dumps(ParameterError("splits.n_folds", "is 'abc'."))))
+        is ParameterError
+    )
 
 
 def _fail(path):
@@ -27,7 +34,9 @@ def test_input_data_error_crosses_worker_processes():
         Parallel(n_jobs=2, backend="loky")(delayed(_fail)(f"rec_{i}.edf") for i in range(6, 9))
 
 
-@pytest.mark.parametrize("bad", ["../../x", "a/b", "..", "a..b", "", ".hidden", "tab\there", "x" * 129, None])
+@pytest.mark.parametrize(
+    "bad", ["../../x", "a/b", "..", "a..b", "", ".hidden", "tab\there", "x" * 129, None]
+)
 def test_unsafe_ids_are_refused(bad):
     with pytest.raises(InputDataError, match="recording_id"):
         check_id(bad, "file.csv", "recording_id")

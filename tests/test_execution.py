@@ -33,5 +33,7 @@ def test_dask_local_cluster_gives_the_local_results_and_errors():
 
 
 def test_from_params():
-    assert Executor.from_params({"backend": "dask", "address": "tcp://h:8786", "n_workers": 4}) == Executor("dask", "tcp://h:8786", 4)
+    assert Executor.from_params(
+        {"backend": "dask", "address": "tcp://h:8786", "n_workers": 4}
+    ) == Executor("dask", "tcp://h:8786", 4)
     assert Executor.from_params(None) == Executor()

@@ -54,4 +54,6 @@ def cli():
     """Commands of the epochstack project."""
 
 
-cli.add_command(click.Command("run", params=list(kedro_run.params), callback=_run, help=kedro_run.help))
+cli.add_command(
+    click.Command("run", params=list(kedro_run.params), callback=_run, help=kedro_run.help)
+)

@@ -52,7 +52,9 @@ class EdfParams(_Strict):
         try:
             re.compile(self.subject_pattern)
         except re.error as error:
-            raise ValueError(f"subject_pattern is not a valid regular expression ({error})") from error
+            raise ValueError(
+                f"subject_pattern is not a valid regular expression ({error})"
+            ) from error
         return self
 
 
@@ -118,7 +120,9 @@ class PreprocessingParams(_Strict):
 
 
 class SplitParams(_Strict):
-    method: Literal["stratified_group_kfold", "group_kfold", "leave_one_subject_out"] = "stratified_group_kfold"
+    method: Literal["stratified_group_kfold", "group_kfold", "leave_one_subject_out"] = (
+        "stratified_group_kfold"
+    )
     n_folds: int = Field(4, ge=2)
     test_subjects: list[str] | None = None
     n_test_subjects: int = Field(2, ge=0)
@@ -176,15 +180,20 @@ def validate_parameters(params: dict[str, Any]) -> None:
             problems += [(_dotted(name, e["loc"]), _problem(e)) for e in error.errors()]
     storage = params.get("optuna_storage")
     if isinstance(storage, str) and re.search(r"://[^/@\s]*:[^/@\s]*@", storage):
-        problems.append((
-            "optuna_storage",
-            "holds a password, which would be logged to MLflow and written to dvc.lock "
-            "(set the URL in the OPTUNA_STORAGE environment variable instead)",
-        ))
+        problems.append(
+            (
+                "optuna_storage",
+                "holds a password, which would be logged to MLflow and written to dvc.lock "
+                "(set the URL in the OPTUNA_STORAGE environment variable instead)",
+            )
+        )
     if len(problems) == 1:
-        raise ParameterError(*problems[0], "correct it in conf/<env>/parameters*.yml or with --params.")
+        raise ParameterError(
+            *problems[0], "correct it in conf/<env>/parameters*.yml or with --params."
+        )
     if problems:
         raise ParameterError(
-            "parameters", "; ".join(f"{name} {problem.rstrip('.')}" for name, problem in problems) + ".",
+            "parameters",
+            "; ".join(f"{name} {problem.rstrip('.')}" for name, problem in problems) + ".",
             "correct them in conf/<env>/parameters*.yml or with --params.",
         )

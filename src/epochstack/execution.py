@@ -41,7 +41,11 @@ class Executor:
         if isinstance(params, Executor):
             return params
         params = dict(params or {})
-        return cls(str(params.get("backend", "local")), params.get("address") or None, int(params.get("n_workers", 2)))
+        return cls(
+            str(params.get("backend", "local")),
+            params.get("address") or None,
+            int(params.get("n_workers", 2)),
+        )
 
     @property
     def workers(self) -> int:
@@ -50,7 +54,9 @@ class Executor:
             return max(1, len(_client(self).scheduler_info().get("workers", {})))
         return max(1, self.n_workers)
 
-    def map(self, func: Callable[..., Any], items: Iterable[Any], *, desc: str | None = None) -> list[Any]:
+    def map(
+        self, func: Callable[..., Any], items: Iterable[Any], *, desc: str | None = None
+    ) -> list[Any]:
         """``[func(item) for item in items]``, run in parallel, in input order."""
         items = list(items)
         if not items:
@@ -58,9 +64,16 @@ class Executor:
         if self.backend == "dask":
             return _dask_map(_client(self), func, items, desc)
         if self.n_workers <= 1 or len(items) == 1:
-            return [func(item) for item in tqdm(items, desc=desc, disable=_quiet(desc, items), leave=False)]
-        tasks = Parallel(n_jobs=self.n_workers, backend="loky", return_as="generator")(delayed(func)(item) for item in items)
-        return list(tqdm(tasks, total=len(items), desc=desc, disable=_quiet(desc, items), leave=False))
+            return [
+                func(item)
+                for item in tqdm(items, desc=desc, disable=_quiet(desc, items), leave=False)
+            ]
+        tasks = Parallel(n_jobs=self.n_workers, backend="loky", return_as="generator")(
+            delayed(func)(item) for item in items
+        )
+        return list(
+            tqdm(tasks, total=len(items), desc=desc, disable=_quiet(desc, items), leave=False)
+        )
 
 
 def _quiet(desc: str | None, items: Sequence) -> bool | None:
@@ -78,11 +91,24 @@ def _client(executor: Executor):
 
     if executor.address:
         client = Client(executor.address, timeout=60)
-        logger.info("Executor: dask, scheduler %s (%d workers).", executor.address, len(client.scheduler_info().get("workers", {})))
+        logger.info(
+            "Executor: dask, scheduler %s (%d workers).",
+            executor.address,
+            len(client.scheduler_info().get("workers", {})),
+        )
     else:
-        cluster = LocalCluster(n_workers=executor.n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=executor.n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
         client = Client(cluster)
-        logger.info("Executor: dask, LocalCluster at %s (%d worker processes).", cluster.scheduler_address, executor.n_workers)
+        logger.info(
+            "Executor: dask, LocalCluster at %s (%d worker processes).",
+            cluster.scheduler_address,
+            executor.n_workers,
+        )
     _CLIENTS[key] = client
     return client
 
@@ -92,7 +118,13 @@ def _dask_map(client, func: Callable[..., Any], items: list[Any], desc: str | No
 
     futures = client.map(func, items, pure=False)
     try:
-        for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=_quiet(desc, items), leave=False):
+        for future in tqdm(
+            as_completed(futures),
+            total=len(futures),
+            desc=desc,
+            disable=_quiet(desc, items),
+            leave=False,
+        ):
             if future.status == "error":
                 future.result()  # re-raises the task's own exception
         return client.gather(futures)

@@ -37,11 +37,18 @@ def git_commit(project_path: Path) -> str:
     """The checked-out commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=project_path, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_path,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_path, capture_output=True, text=True, check=True,
+            cwd=project_path,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -65,11 +72,15 @@ class RunNameHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        config = getattr(self._context, "mlflow", None)  # kedro-mlflow's configuration of this session
+        config = getattr(
+            self._context, "mlflow", None
+        )  # kedro-mlflow's configuration of this session
         if config is None or config.tracking.run.name:
             return
         task = task_name(self._context.params.get("dataset") or {})
-        config.tracking.run.name = run_name(task, run_params.get("env") or self._context.env, _pipeline_names(run_params))
+        config.tracking.run.name = run_name(
+            task, run_params.get("env") or self._context.env, _pipeline_names(run_params)
+        )
 
 
 class RunTagsHook:
@@ -148,7 +159,11 @@ class DvcExperimentHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         filename = relative_sqlite_file(context.params.get("optuna_storage"))
-        if filename and STORAGE_ENV not in os.environ and in_dvc_experiment_copy(context.project_path):
+        if (
+            filename
+            and STORAGE_ENV not in os.environ
+            and in_dvc_experiment_copy(context.project_path)
+        ):
             os.environ[STORAGE_ENV] = project_sqlite_url(filename, context.project_path)
             logger.info("DVC experiment copy: Optuna studies in the main project's %s.", filename)
 

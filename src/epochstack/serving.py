@@ -46,20 +46,33 @@ STACKING_MODEL, MANIFEST = "stacking_model", "stacking_manifest"
 def samples_dataset(signals_path: str | Path) -> dict:
     """The ``inference.dataset`` parameters that read a samples table written as CSV."""
     return {
-        "format": "csv", "channels": None, "sfreq": None,
-        "csv": {"signals_path": str(signals_path), "events_path": None, "time_column": TIME,
-                "recording_column": RECORDING, "subject_column": SUBJECT, "label_column": None, "channel_types": None},
+        "format": "csv",
+        "channels": None,
+        "sfreq": None,
+        "csv": {
+            "signals_path": str(signals_path),
+            "events_path": None,
+            "time_column": TIME,
+            "recording_column": RECORDING,
+            "subject_column": SUBJECT,
+            "label_column": None,
+            "channel_types": None,
+        },
     }
 
 
-def label_samples(samples: pd.DataFrame, stacking_model, stacking_manifest: dict, n_workers: int = 1) -> pd.DataFrame:
+def label_samples(
+    samples: pd.DataFrame, stacking_model, stacking_manifest: dict, n_workers: int = 1
+) -> pd.DataFrame:
     """Labels and probabilities per epoch of the recordings in a samples table (the CSV format)."""
     with tempfile.TemporaryDirectory(prefix="epochstack-serving-") as folder:
         path = Path(folder) / "samples.csv"
         samples.to_csv(path, index=False)  # the CSV reader's checks apply to served input too
         dataset = samples_dataset(path)
         executor = {"backend": "local", "address": None, "n_workers": int(n_workers)}
-        return label_recordings(ingest_recordings(dataset), dataset, stacking_model, stacking_manifest, executor)
+        return label_recordings(
+            ingest_recordings(dataset), dataset, stacking_model, stacking_manifest, executor
+        )
 
 
 class EpochStackModel(mlflow.pyfunc.PythonModel):
@@ -69,23 +82,47 @@ class EpochStackModel(mlflow.pyfunc.PythonModel):
         self.stacking_model = joblib.load(context.artifacts[STACKING_MODEL])
         self.manifest = json.loads(Path(context.artifacts[MANIFEST]).read_text())
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        return label_samples(pd.DataFrame(model_input), self.stacking_model, self.manifest, (params or {}).get("n_workers", 1))
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        return label_samples(
+            pd.DataFrame(model_input),
+            self.stacking_model,
+            self.manifest,
+            (params or {}).get("n_workers", 1),
+        )
 
 
 def model_signature(channel_names: list[str], classes: list[str]) -> ModelSignature:
     """Input: ``time``, the training channels (floats), ``recording_id``, ``subject_id``; output:
     one row per epoch; parameter ``n_workers`` (recordings epoched in parallel)."""
-    inputs = Schema([ColSpec("double", TIME), *[ColSpec("double", c) for c in channel_names], ColSpec("string", RECORDING), ColSpec("string", SUBJECT)])
-    types = {"epoch_id": "string", "recording_id": "string", "t_start_s": "double", "label": "string"}
-    outputs = Schema([ColSpec(types[c], c) for c in OUTPUT_COLUMNS] + [ColSpec("double", c) for c in proba_columns(classes)])
+    inputs = Schema(
+        [
+            ColSpec("double", TIME),
+            *[ColSpec("double", c) for c in channel_names],
+            ColSpec("string", RECORDING),
+            ColSpec("string", SUBJECT),
+        ]
+    )
+    types = {
+        "epoch_id": "string",
+        "recording_id": "string",
+        "t_start_s": "double",
+        "label": "string",
+    }
+    outputs = Schema(
+        [ColSpec(types[c], c) for c in OUTPUT_COLUMNS]
+        + [ColSpec("double", c) for c in proba_columns(classes)]
+    )
     return ModelSignature(inputs, outputs, ParamSchema([ParamSpec("n_workers", "long", 1)]))
 
 
 def input_example(store: EpochStore, n_epochs: int = 2) -> pd.DataFrame:
     """A short recording in the input format: the first epochs of the first training recording."""
     recording = store.recording_ids[0]
-    signals = np.concatenate(list(np.asarray(store[recording][:n_epochs], dtype=np.float64)), axis=-1)
+    signals = np.concatenate(
+        list(np.asarray(store[recording][:n_epochs], dtype=np.float64)), axis=-1
+    )
     example = pd.DataFrame(signals.T, columns=store.channel_names)
     example.insert(0, TIME, np.arange(signals.shape[1]) / store.sfreq)
     example[RECORDING], example[SUBJECT] = "example-recording", "example-subject"
@@ -122,20 +159,38 @@ def _log_deep_networks(stacking_model, folder: Path) -> list[str]:
         if not hasattr(model, "metadata_"):
             continue
         metadata = model.metadata_
-        path = export_onnx(model.network, folder / f"{name}.onnx", len(metadata["channel_names"]), int(metadata["n_times"]))
+        path = export_onnx(
+            model.network,
+            folder / f"{name}.onnx",
+            len(metadata["channel_names"]),
+            int(metadata["n_times"]),
+        )
         mlflow.onnx.log_model(
-            onnx.load(str(path)), name=f"deep-{name}", save_as_external_data=False, metadata={"epochstack": metadata},
-            pip_requirements=[f"onnxruntime=={importlib.metadata.version('onnxruntime')}", f"onnx=={onnx.__version__}"],
+            onnx.load(str(path)),
+            name=f"deep-{name}",
+            save_as_external_data=False,
+            metadata={"epochstack": metadata},
+            pip_requirements=[
+                f"onnxruntime=={importlib.metadata.version('onnxruntime')}",
+                f"onnx=={onnx.__version__}",
+            ],
         )
         logged.append(name)
     return logged
 
 
-def log_serving_model(stacking_model, stacking_manifest: dict, epoch_signals: EpochStore, dataset: dict, serving: dict) -> dict | None:
+def log_serving_model(
+    stacking_model, stacking_manifest: dict, epoch_signals: EpochStore, dataset: dict, serving: dict
+) -> dict | None:
     """Log the stack as an MLflow Model in the active run and register it; returns what was
     logged (registered name, version, model URI), or None when there is no run or it is off."""
     if not serving.get("log_model", True) or mlflow.active_run() is None:
-        logger.info("No MLflow Model logged (%s).", "inference.serving.log_model is false" if mlflow.active_run() else "no active MLflow run")
+        logger.info(
+            "No MLflow Model logged (%s).",
+            "inference.serving.log_model is false"
+            if mlflow.active_run()
+            else "no active MLflow run",
+        )
         return None
     name = registered_name(serving, dataset)
     with tempfile.TemporaryDirectory(prefix="epochstack-model-") as folder:
@@ -146,13 +201,29 @@ def log_serving_model(stacking_model, stacking_manifest: dict, epoch_signals: Ep
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=EpochStackModel(),
-            artifacts={STACKING_MODEL: str(folder / "stacking_model.pkl"), MANIFEST: str(folder / "manifest.json")},
+            artifacts={
+                STACKING_MODEL: str(folder / "stacking_model.pkl"),
+                MANIFEST: str(folder / "manifest.json"),
+            },
             signature=model_signature(epoch_signals.channel_names, stacking_manifest["classes"]),
             input_example=input_example(epoch_signals),
             pip_requirements=pinned_requirements(),
             registered_model_name=name,
-            metadata={"classes": stacking_manifest["classes"], "base_models": stacking_manifest["base_model_order"],
-                      "required_models": stacking_manifest["required_models"], "deep_networks_onnx": deep},
+            metadata={
+                "classes": stacking_manifest["classes"],
+                "base_models": stacking_manifest["base_model_order"],
+                "required_models": stacking_manifest["required_models"],
+                "deep_networks_onnx": deep,
+            },
         )
-    logger.info("Logged the stack as MLflow Model %s, registered as %s version %s.", info.model_uri, name, info.registered_model_version)
-    return {"registered_model_name": name, "version": info.registered_model_version, "model_uri": info.model_uri}
+    logger.info(
+        "Logged the stack as MLflow Model %s, registered as %s version %s.",
+        info.model_uri,
+        name,
+        info.registered_model_version,
+    )
+    return {
+        "registered_model_name": name,
+        "version": info.registered_model_version,
+        "model_uri": info.model_uri,
+    }

@@ -12,7 +12,14 @@ from epochstack.hooks import (
 )
 from epochstack.tracking import project_artifact_location, project_sqlite_url
 
-HOOKS = (ParameterValidationHook(), DvcExperimentHook(), RunNameHook(), RunTagsHook(), RunInputHook(), StagedOutputsHook())
+HOOKS = (
+    ParameterValidationHook(),
+    DvcExperimentHook(),
+    RunNameHook(),
+    RunTagsHook(),
+    RunInputHook(),
+    StagedOutputsHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

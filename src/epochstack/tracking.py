@@ -35,7 +35,12 @@ HOST_TAG, PID_TAG = "epochstack.host", "epochstack.pid"
 DVC_EXPERIMENT_COPY = (".dvc", "tmp", "exps")
 DVC_EXP_NAME = "DVC_EXP_NAME"  # set by DVC for `dvc exp run`
 # Where each source format keeps its data (the MLflow input's source).
-SOURCE_PARAMETER = {"edf": ("edf", "path"), "csv": ("csv", "signals_path"), "h5": ("h5", "x_path"), "uea_ts": ("train_path",)}
+SOURCE_PARAMETER = {
+    "edf": ("edf", "path"),
+    "csv": ("csv", "signals_path"),
+    "h5": ("h5", "x_path"),
+    "uea_ts": ("train_path",),
+}
 HEADLINE_SPLITS = ("test", "oof")
 HEADLINE_MODEL_SCORES = ("cohen_kappa", "macro_f1")
 
@@ -52,7 +57,7 @@ def main_project_root(path: str | Path | None = None) -> Path:
     path = Path(path or Path.cwd()).resolve()
     parts = path.parts
     for i in range(len(parts) - len(DVC_EXPERIMENT_COPY) + 1):
-        if parts[i:i + len(DVC_EXPERIMENT_COPY)] == DVC_EXPERIMENT_COPY:
+        if parts[i : i + len(DVC_EXPERIMENT_COPY)] == DVC_EXPERIMENT_COPY:
             return Path(*parts[:i])
     return path
 
@@ -125,10 +130,14 @@ def process_alive(pid: int, started_ms: int | None) -> bool:
 
 
 def _running(client: MlflowClient, experiment_ids: list[str], condition: str) -> list:
-    return client.search_runs(experiment_ids, f"attributes.status = 'RUNNING' and {condition}", max_results=1000)
+    return client.search_runs(
+        experiment_ids, f"attributes.status = 'RUNNING' and {condition}", max_results=1000
+    )
 
 
-def mark_dead_runs_killed(client: MlflowClient | None = None, host: str | None = None, keep: str | None = None) -> list[str]:
+def mark_dead_runs_killed(
+    client: MlflowClient | None = None, host: str | None = None, keep: str | None = None
+) -> list[str]:
     """Mark RUNNING runs of ``host`` whose process is dead as KILLED, nested runs included.
 
     Only runs tagged with this host's name are judged (a process on another machine cannot be
@@ -140,8 +149,10 @@ def mark_dead_runs_killed(client: MlflowClient | None = None, host: str | None =
     if not experiment_ids:
         return []
     dead = [
-        run for run in _running(client, experiment_ids, f"tags.`{HOST_TAG}` = '{host}'")
-        if run.info.run_id != keep and not process_alive(run.data.tags.get(PID_TAG, "-1"), run.info.start_time)
+        run
+        for run in _running(client, experiment_ids, f"tags.`{HOST_TAG}` = '{host}'")
+        if run.info.run_id != keep
+        and not process_alive(run.data.tags.get(PID_TAG, "-1"), run.info.start_time)
     ]
     killed, queue = [], [run.info.run_id for run in dead]
     while queue:
@@ -150,9 +161,17 @@ def mark_dead_runs_killed(client: MlflowClient | None = None, host: str | None =
             continue
         client.set_terminated(run_id, status="KILLED")
         killed.append(run_id)
-        queue += [child.info.run_id for child in _running(client, experiment_ids, f"tags.`mlflow.parentRunId` = '{run_id}'")]
+        queue += [
+            child.info.run_id
+            for child in _running(client, experiment_ids, f"tags.`mlflow.parentRunId` = '{run_id}'")
+        ]
     if killed:
-        logger.warning("Marked %d MLflow run(s) of dead processes on %s as KILLED: %s.", len(killed), host, killed[:5])
+        logger.warning(
+            "Marked %d MLflow run(s) of dead processes on %s as KILLED: %s.",
+            len(killed),
+            host,
+            killed[:5],
+        )
     return killed
 
 
@@ -162,21 +181,30 @@ def mark_dead_runs_killed(client: MlflowClient | None = None, host: str | None =
 def table_digest(table: pd.DataFrame) -> str:
     """Content hash of a table (every row, every column, in order)."""
     hashed = pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes() + ",".join(map(str, table.columns)).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        hashed.tobytes() + ",".join(map(str, table.columns)).encode()
+    ).hexdigest()[:16]
 
 
 def dataset_source(dataset: dict):
     """Where the recordings come from: the source file/folder, or the generator's settings."""
     fmt = dataset.get("format", "synthetic")
     if fmt == "synthetic":
-        return CodeDatasetSource({"generator": "epochstack.signals.synthetic", **{k: str(v) for k, v in (dataset.get("synthetic") or {}).items()}})
+        return CodeDatasetSource(
+            {
+                "generator": "epochstack.signals.synthetic",
+                **{k: str(v) for k, v in (dataset.get("synthetic") or {}).items()},
+            }
+        )
     node = dataset
     for key in SOURCE_PARAMETER.get(fmt, ()):
         node = node.get(key) if isinstance(node, dict) else None
     if not node:
         return CodeDatasetSource({"format": str(fmt)})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "can be interpreted in multiple ways": all are local files
+        warnings.simplefilter(
+            "ignore"
+        )  # "can be interpreted in multiple ways": all are local files
         return resolve_dataset_source(str(Path(str(node)).resolve()))
 
 
@@ -193,11 +221,18 @@ def log_epochs_input(epoch_table: pd.DataFrame, dataset: dict, context: str) -> 
     """Record the epochs a run learns from (or labels) as the run's input dataset."""
     if mlflow.active_run() is None:
         return
-    columns = [c for c in ("epoch_id", "recording_id", "subject_id", "t_start_s", "label") if c in epoch_table.columns]
+    columns = [
+        c
+        for c in ("epoch_id", "recording_id", "subject_id", "t_start_s", "label")
+        if c in epoch_table.columns
+    ]
     table = epoch_table[columns].reset_index(drop=True)
     data = mlflow.data.from_pandas(
-        table, source=dataset_source(dataset), name=dataset_name(dataset),
-        targets="label" if "label" in table.columns and table["label"].notna().any() else None, digest=table_digest(table),
+        table,
+        source=dataset_source(dataset),
+        name=dataset_name(dataset),
+        targets="label" if "label" in table.columns and table["label"].notna().any() else None,
+        digest=table_digest(table),
     )
     mlflow.log_input(data, context=context)
 
@@ -207,7 +242,8 @@ def log_epochs_input(epoch_table: pd.DataFrame, dataset: dict, context: str) -> 
 
 def _scalars(block: dict, prefix: str) -> dict[str, float]:
     return {
-        f"{prefix}.{k}": float(v) for k, v in (block or {}).items()
+        f"{prefix}.{k}": float(v)
+        for k, v in (block or {}).items()
         if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)
     }
 
@@ -224,12 +260,21 @@ def headline_metrics(document: dict) -> dict[str, float]:
     metrics = {}
     for split in HEADLINE_SPLITS:
         block = document.get(split) or {}
-        metrics |= _scalars(block, split) | _scalars(block.get("f1_per_class"), f"{split}.f1_per_class")
+        metrics |= _scalars(block, split) | _scalars(
+            block.get("f1_per_class"), f"{split}.f1_per_class"
+        )
         metrics |= _scalars(block.get("events"), f"{split}.events")
         for method, scores in (block.get("smoothing") or {}).items():
-            metrics |= _scalars({k: v for k, v in (scores or {}).items() if k in HEADLINE_MODEL_SCORES}, f"{split}.smoothing.{method}")
+            metrics |= _scalars(
+                {k: v for k, v in (scores or {}).items() if k in HEADLINE_MODEL_SCORES},
+                f"{split}.smoothing.{method}",
+            )
     for model, splits in (document.get("models") or {}).items():
         for split in HEADLINE_SPLITS:
-            scores = {k: v for k, v in ((splits or {}).get(split) or {}).items() if k in HEADLINE_MODEL_SCORES}
+            scores = {
+                k: v
+                for k, v in ((splits or {}).get(split) or {}).items()
+                if k in HEADLINE_MODEL_SCORES
+            }
             metrics |= _scalars(scores, f"models.{model}.{split}")
     return {re.sub(r"[^\w\-. /]", "_", k): v for k, v in metrics.items()}

@@ -27,12 +27,23 @@ def test_a_clearly_better_model_is_claimed_better():
     y, a, b, subjects = subjects_data(12, 0.9, 0.7)
     result = paired_comparison(y, a, b, subjects, 3, ["cohen_kappa", "macro_f1"], BOOT, seed=0)
     kappa = result["cohen_kappa"]
-    pooled = label_metrics(y, a, ["x", "y", "z"])["cohen_kappa"] - label_metrics(y, b, ["x", "y", "z"])["cohen_kappa"]
+    pooled = (
+        label_metrics(y, a, ["x", "y", "z"])["cohen_kappa"]
+        - label_metrics(y, b, ["x", "y", "z"])["cohen_kappa"]
+    )
     assert kappa["delta"] == pytest.approx(pooled)
     assert 0 < kappa["ci_low"] < kappa["delta"] < kappa["ci_high"]
     assert kappa["p_value"] < 0.01 and kappa["n_subjects_a_better"] == 12
     assert conclusion(kappa, "a", "b", 0.05) == "a better"
-    assert conclusion(paired_comparison(y, b, a, subjects, 3, ["cohen_kappa"], BOOT, 0)["cohen_kappa"], "b", "a", 0.05) == "a better"
+    assert (
+        conclusion(
+            paired_comparison(y, b, a, subjects, 3, ["cohen_kappa"], BOOT, 0)["cohen_kappa"],
+            "b",
+            "a",
+            0.05,
+        )
+        == "a better"
+    )
 
 
 def test_equal_models_support_no_claim():
@@ -48,8 +59,14 @@ def test_too_few_subjects_give_no_interval_and_no_claim():
     y, a, b, subjects = subjects_data(4, 0.95, 0.5)
     kappa = paired_comparison(y, a, b, subjects, 3, ["cohen_kappa"], BOOT, seed=0)["cohen_kappa"]
     assert kappa["delta"] > 0.5  # a large difference ...
-    assert kappa["ci_low"] is None and kappa["ci_high"] is None and "4 subjects < 10" in kappa["ci_reason"]
-    assert kappa["p_value"] == pytest.approx(0.125)  # exact: only 2 of the 2^4 swap patterns reach |delta|
+    assert (
+        kappa["ci_low"] is None
+        and kappa["ci_high"] is None
+        and "4 subjects < 10" in kappa["ci_reason"]
+    )
+    assert kappa["p_value"] == pytest.approx(
+        0.125
+    )  # exact: only 2 of the 2^4 swap patterns reach |delta|
     assert conclusion(kappa, "a", "b", 0.05).startswith("no claim")  # ... but no claim
 
 

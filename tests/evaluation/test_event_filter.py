@@ -29,20 +29,45 @@ def recordings(n_recordings=8, n_epochs=600, seed=0):
         for i, onset in enumerate(onsets):
             true = i < 3
             length = 5 if true else 1
-            proba[onset : onset + length] = rng.uniform(0.8, 1.0, length) if true else rng.uniform(0.55, 0.7, length)
+            proba[onset : onset + length] = (
+                rng.uniform(0.8, 1.0, length) if true else rng.uniform(0.55, 0.7, length)
+            )
             motion[onset : onset + length] += 4 if true else 0
             if true:
                 reference[f"rec{r}"].append((onset * EPOCH_S, (onset + length) * EPOCH_S))
-        rows.append(pd.DataFrame({"recording_id": f"rec{r}", "epoch_index": np.arange(n_epochs), "fold": r // 2, "proba": proba, "motion": motion,
-                                  "noise": rng.normal(0, 1, n_epochs)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "recording_id": f"rec{r}",
+                    "epoch_index": np.arange(n_epochs),
+                    "fold": r // 2,
+                    "proba": proba,
+                    "motion": motion,
+                    "noise": rng.normal(0, 1, n_epochs),
+                }
+            )
+        )
     table = pd.concat(rows, ignore_index=True)
-    timeline = EventTimeline.build(table.recording_id, table.epoch_index, table.epoch_index * EPOCH_S, np.full(len(table), EPOCH_S), reference)
+    timeline = EventTimeline.build(
+        table.recording_id,
+        table.epoch_index,
+        table.epoch_index * EPOCH_S,
+        np.full(len(table), EPOCH_S),
+        reference,
+    )
     return table, timeline
 
 
 def detections(table, timeline):
-    return detection_table(timeline, table.proba.to_numpy() >= 0.5, table.proba.to_numpy(), table.fold.to_numpy(),
-                           table[["motion", "noise"]], ["mean", "max"], (0.0, 0.0))
+    return detection_table(
+        timeline,
+        table.proba.to_numpy() >= 0.5,
+        table.proba.to_numpy(),
+        table.fold.to_numpy(),
+        table[["motion", "noise"]],
+        ["mean", "max"],
+        (0.0, 0.0),
+    )
 
 
 def test_detection_features_and_labels():
@@ -50,8 +75,21 @@ def test_detection_features_and_labels():
     found = detections(table, timeline)
     assert len(found) == 12 and found.is_true.sum() == 6
     true = found[found.is_true]
-    assert (true.n_epochs == 5).all() and (true.duration_s == 50.0).all() and (true.proba_peak >= 0.8).all()
-    assert set(feature_columns(found)) == {"duration_s", "n_epochs", "proba_peak", "proba_mean", "motion_mean", "motion_max", "noise_mean", "noise_max"}
+    assert (
+        (true.n_epochs == 5).all()
+        and (true.duration_s == 50.0).all()
+        and (true.proba_peak >= 0.8).all()
+    )
+    assert set(feature_columns(found)) == {
+        "duration_s",
+        "n_epochs",
+        "proba_peak",
+        "proba_mean",
+        "motion_mean",
+        "motion_max",
+        "noise_mean",
+        "noise_max",
+    }
     assert found.loc[~found.is_true, "proba_mean"].max() <= 0.7
 
 
@@ -60,7 +98,9 @@ def test_cross_fitted_filter_drops_false_detections_and_keeps_true_ones():
     found = detections(table, timeline)
     keep, abstained = cross_fitted_keep(found, SETTINGS, seed=0)
     assert abstained == 0
-    assert keep[found.is_true.to_numpy()].mean() > 0.9 and keep[~found.is_true.to_numpy()].mean() < 0.1
+    assert (
+        keep[found.is_true.to_numpy()].mean() > 0.9 and keep[~found.is_true.to_numpy()].mean() < 0.1
+    )
     kept = kept_events(found, keep)
     assert sum(len(v) for v in kept.values()) == keep.sum()
 
@@ -85,5 +125,13 @@ def test_filter_abstains_when_training_detections_are_all_true():
 
 def test_no_detections_give_an_empty_table():
     table, timeline = recordings(n_recordings=1)
-    empty = detection_table(timeline, np.zeros(len(table), dtype=bool), table.proba.to_numpy(), table.fold.to_numpy(), table[["motion"]], ["mean"], (0.0, 0.0))
+    empty = detection_table(
+        timeline,
+        np.zeros(len(table), dtype=bool),
+        table.proba.to_numpy(),
+        table.fold.to_numpy(),
+        table[["motion"]],
+        ["mean"],
+        (0.0, 0.0),
+    )
     assert len(empty) == 0 and "motion_mean" in empty.columns

@@ -22,12 +22,24 @@ from epochstack.evaluation.events import (
 )
 
 DAY = 86400.0
-STRICT = EventScoring.Parameters(toleranceStart=0, toleranceEnd=0, minOverlap=0, maxEventDuration=3600, minDurationBetweenEvents=0)
+STRICT = EventScoring.Parameters(
+    toleranceStart=0,
+    toleranceEnd=0,
+    minOverlap=0,
+    maxEventDuration=3600,
+    minDurationBetweenEvents=0,
+)
 
 
 def timeline(epoch_index, epoch_s=10.0, step_s=None, reference=None, recording="r"):
     epoch_index = np.asarray(epoch_index)
-    return EventTimeline.build(np.full(len(epoch_index), recording), epoch_index, epoch_index * (step_s or epoch_s), np.full(len(epoch_index), epoch_s), {recording: reference or []})
+    return EventTimeline.build(
+        np.full(len(epoch_index), recording),
+        epoch_index,
+        epoch_index * (step_s or epoch_s),
+        np.full(len(epoch_index), epoch_s),
+        {recording: reference or []},
+    )
 
 
 def test_positive_epochs_merge_into_events_and_gaps_split_them():
@@ -50,7 +62,9 @@ def test_false_alarms_per_day_on_a_known_timeline():
     scores = szcore_scores([half_day], STRICT)
     assert scores["n_false_alarms"] == 3
     assert scores["fa_per_24h"] == pytest.approx(6.0)  # 3 false alarms in 12 h
-    assert scores["sensitivity"] == pytest.approx(0.5) and scores["precision"] == pytest.approx(0.25)
+    assert scores["sensitivity"] == pytest.approx(0.5) and scores["precision"] == pytest.approx(
+        0.25
+    )
     two_records = szcore_scores([half_day, RecordingDetections([], [], DAY / 2)], STRICT)
     assert two_records["fa_per_24h"] == pytest.approx(3.0)
 
@@ -60,7 +74,10 @@ def test_false_alarm_rate_counts_scored_time_only():
     n = 24 * 360  # one day of 10-s epochs ...
     index = np.arange(n)
     kept = index[(index < 6 * 360) | (index >= 18 * 360)]  # ... of which 12 h were excluded
-    reference = [(1000.0, 1100.0), (12 * hour, 12 * hour + 60)]  # the second lies in the excluded half
+    reference = [
+        (1000.0, 1100.0),
+        (12 * hour, 12 * hour + 60),
+    ]  # the second lies in the excluded half
     t = timeline(kept, reference=reference)
     assert t.duration_s["r"] == pytest.approx(12 * hour) and t.n_unscored_events == 1
     active = np.zeros(len(kept), dtype=bool)
@@ -81,10 +98,14 @@ def test_any_overlap_resolves_sub_second_gaps():
 
 def test_taes_partial_overlaps():
     assert taes_counts([(0.0, 10.0)], [(5.0, 15.0)]) == pytest.approx((0.5, 0.5, 0.5))
-    assert taes_counts([(0.0, 10.0)], [(-20.0, 30.0)]) == pytest.approx((1.0, 0.0, 1.0))  # false-alarm part capped at 1
+    assert taes_counts([(0.0, 10.0)], [(-20.0, 30.0)]) == pytest.approx(
+        (1.0, 0.0, 1.0)
+    )  # false-alarm part capped at 1
     assert taes_counts([(0.0, 10.0)], [(50.0, 60.0)]) == pytest.approx((0.0, 1.0, 1.0))
     scores = taes_scores([RecordingDetections([(0.0, 10.0)], [(5.0, 15.0)], DAY)])
-    assert scores["sensitivity"] == pytest.approx(0.5) and scores["fa_per_24h"] == pytest.approx(0.5)
+    assert scores["sensitivity"] == pytest.approx(0.5) and scores["fa_per_24h"] == pytest.approx(
+        0.5
+    )
     better = taes_scores([RecordingDetections([(0.0, 10.0)], [(1.0, 11.0)], DAY)])
     assert 0 <= scores["f1"] < better["f1"] <= 1
 
@@ -98,23 +119,29 @@ def test_taes_one_detection_spanning_two_events():
 
 def test_taes_two_detections_on_one_event():
     """NEDC: detections on one event share its credit; each adds its own false-alarm part."""
-    assert taes_counts([(0.0, 10.0)], [(2.0, 4.0), (6.0, 12.0)]) == pytest.approx((0.2 + 0.4, 0.4, 0.0 + 0.2))
+    assert taes_counts([(0.0, 10.0)], [(2.0, 4.0), (6.0, 12.0)]) == pytest.approx(
+        (0.2 + 0.4, 0.4, 0.0 + 0.2)
+    )
     assert taes_counts([(0.0, 10.0)], [(2.0, 4.0), (6.0, 8.0)]) == pytest.approx((0.4, 0.6, 0.0))
 
 
 def test_taes_detection_consumed_by_an_earlier_event_is_not_reused():
     """A second detection on an event already counted as missed (spanned by the first detection)
     stays unused: a full false alarm, no credit to that event."""
-    hits, misses, false_alarms = taes_counts([(0.0, 10.0), (20.0, 30.0)], [(5.0, 25.0), (27.0, 29.0)])
+    hits, misses, false_alarms = taes_counts(
+        [(0.0, 10.0), (20.0, 30.0)], [(5.0, 25.0), (27.0, 29.0)]
+    )
     assert (hits, misses, false_alarms) == pytest.approx((0.5, 1.5, 1.0 + 1.0))
 
 
 def test_taes_hits_and_misses_add_up_to_the_reference_events():
     rng = np.random.default_rng(0)
     for _ in range(200):
+
         def events(n):
             edges = np.sort(rng.choice(np.arange(0, 400, 2.0), 2 * n, replace=False))
             return [(float(a), float(b)) for a, b in edges.reshape(-1, 2)]
+
         reference, detected = events(rng.integers(1, 6)), events(rng.integers(0, 6))
         hits, misses, false_alarms = taes_counts(reference, detected)
         assert hits + misses == pytest.approx(len(reference)) and 0 <= hits <= len(reference)
@@ -122,7 +149,9 @@ def test_taes_hits_and_misses_add_up_to_the_reference_events():
 
 
 def test_iou_matching_is_one_to_one():
-    recording = RecordingDetections([(0.0, 10.0), (20.0, 30.0)], [(0.0, 8.0), (1.0, 9.0), (20.0, 40.0)], DAY)
+    recording = RecordingDetections(
+        [(0.0, 10.0), (20.0, 30.0)], [(0.0, 8.0), (1.0, 9.0), (20.0, 40.0)], DAY
+    )
     scores = iou_scores([recording], min_iou=0.4)
     assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(1.0)
     assert iou_scores([recording], min_iou=0.9)["recall"] == 0.0
@@ -153,7 +182,10 @@ def test_sensitivity_grows_with_allowed_false_alarms():
     reference = timeline(np.arange(n)).detected_events(truth)["r"]
     t = timeline(np.arange(n), reference=reference)
     curve = threshold_sweep(t, proba, threshold_grid(proba, 21), STRICT)
-    chosen = [choose_operating_point(curve, "sensitivity", target, "threshold") for target in (10, 5, 2.5, 1)]
+    chosen = [
+        choose_operating_point(curve, "sensitivity", target, "threshold")
+        for target in (10, 5, 2.5, 1)
+    ]
     assert all(c["fa_per_24h"] <= target for c, target in zip(chosen, (10, 5, 2.5, 1), strict=True))
     sensitivities = [c["sensitivity"] for c in chosen]
     assert sensitivities == sorted(sensitivities, reverse=True) and sensitivities[0] == 1.0
@@ -174,12 +206,17 @@ def test_thresholds_chosen_on_one_split_are_applied_unchanged_to_another():
     oof, oof_proba = split(0.5)
     test, test_proba = split(0.9)  # a noisier test split: more false alarms at the same threshold
     curve = threshold_sweep(oof, oof_proba, threshold_grid(oof_proba, 30), STRICT)
-    chosen = {fa_target_key(t): choose_operating_point(curve, "sensitivity", t, "threshold") for t in (5, 1)}
+    chosen = {
+        fa_target_key(t): choose_operating_point(curve, "sensitivity", t, "threshold")
+        for t in (5, 1)
+    }
     applied = frozen_threshold_scores(test, test_proba, chosen, STRICT)
     for key in chosen:
         assert applied[key]["threshold"] == chosen[key]["threshold"]
         assert applied[key]["fa_target_met"] == (applied[key]["fa_per_24h"] <= float(key))
-    assert applied["1"]["fa_per_24h"] > chosen["1"]["fa_per_24h"]  # what a frozen threshold honestly shows
+    assert (
+        applied["1"]["fa_per_24h"] > chosen["1"]["fa_per_24h"]
+    )  # what a frozen threshold honestly shows
 
 
 def test_hysteresis_sweep_over_a_grid():

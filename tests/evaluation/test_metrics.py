@@ -47,7 +47,9 @@ def test_shuffled_predictions_score_chance():
     scores = label_metrics(y, rng.permutation(y), CLASSES)
     assert abs(scores["cohen_kappa"]) < 0.03
     assert scores["accuracy"] == pytest.approx(1 / 3, abs=0.02)
-    assert probability_metrics(y, rng.dirichlet(np.ones(3), len(y)), CLASSES)["macro_auroc"] == pytest.approx(0.5, abs=0.02)
+    assert probability_metrics(y, rng.dirichlet(np.ones(3), len(y)), CLASSES)[
+        "macro_auroc"
+    ] == pytest.approx(0.5, abs=0.02)
 
 
 def test_known_confusion_matrix():
@@ -56,7 +58,9 @@ def test_known_confusion_matrix():
     scores = label_metrics(y_true, y_pred, CLASSES)
     assert scores["accuracy"] == pytest.approx(16 / 20)
     assert scores["balanced_accuracy"] == pytest.approx((5 / 6 + 3 / 6 + 1) / 3)
-    assert scores["f1_per_class"] == pytest.approx({"NREM": 10 / 13, "REM": 6 / 10, "Wake": 16 / 17})
+    assert scores["f1_per_class"] == pytest.approx(
+        {"NREM": 10 / 13, "REM": 6 / 10, "Wake": 16 / 17}
+    )
     assert scores["cohen_kappa"] == pytest.approx((0.8 - 138 / 400) / (1 - 138 / 400))
     assert scores["support_per_class"] == {"NREM": 6, "REM": 6, "Wake": 8}
 
@@ -72,9 +76,13 @@ def test_the_one_scorer_matches_scikit_learn():
             fast = scores_from_confusion(confusion_counts(y_true, y_pred, 3))
             assert fast["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
             assert fast["cohen_kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred))
-            assert fast["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+            assert fast["balanced_accuracy"] == pytest.approx(
+                balanced_accuracy_score(y_true, y_pred)
+            )
             scores = label_metrics(y_true, y_pred, CLASSES)
-            precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=[0, 1, 2], zero_division=0)
+            precision, recall, f1, _ = precision_recall_fscore_support(
+                y_true, y_pred, labels=[0, 1, 2], zero_division=0
+            )
             assert list(scores["precision_per_class"].values()) == pytest.approx(precision)
             assert list(scores["recall_per_class"].values()) == pytest.approx(recall)
             assert list(scores["f1_per_class"].values()) == pytest.approx(f1)
@@ -137,4 +145,6 @@ def test_per_subject_kappa_is_undefined_for_one_class_subjects():
     subjects = np.array(["a", "a", "a", "b", "b", "c", "d"])  # a: one class; c, d: one epoch each
     table = per_subject_metrics(y_true, y_pred, subjects, CLASSES).set_index("subject_id")
     assert np.isnan(table.loc[["a", "c", "d"], "cohen_kappa"]).all()
-    assert table.loc["b", "cohen_kappa"] == 1.0 and table.loc["a", "accuracy"] == pytest.approx(2 / 3)
+    assert table.loc["b", "cohen_kappa"] == 1.0 and table.loc["a", "accuracy"] == pytest.approx(
+        2 / 3
+    )

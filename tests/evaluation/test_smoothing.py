@@ -32,7 +32,9 @@ def test_segments_start_at_new_recordings_and_at_gaps():
 def test_transition_counts_and_parameters():
     counts = transition_counts([np.array([0, 0, 1, 1, 0]), np.array([2, 2])], 3)
     assert counts.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
-    transitions, priors = hmm_parameters([np.array([0, 0, 1, 1, 0])], 3, pseudo_count=1.0, self_transition_pseudo_count=2.0)
+    transitions, priors = hmm_parameters(
+        [np.array([0, 0, 1, 1, 0])], 3, pseudo_count=1.0, self_transition_pseudo_count=2.0
+    )
     assert transitions.sum(axis=1) == pytest.approx(np.ones(3))
     assert transitions[0] == pytest.approx(np.array([1 + 1 + 2, 1 + 1, 0 + 1]) / 7)
     assert priors == pytest.approx(np.array([3 + 1, 2 + 1, 0 + 1]) / 8)
@@ -64,16 +66,27 @@ def test_hmm_divides_by_the_models_effective_prior_not_the_label_frequencies():
     transitions, label_frequencies = hmm_parameters([truth], 2, pseudo_count=1.0)
     assert label_frequencies[0] > 0.7
     prior = effective_prior(proba)
-    assert prior == pytest.approx([(120 * 0.6 + 20 * 0.4) / 140, (120 * 0.4 + 20 * 0.6) / 140])  # mean output
+    assert prior == pytest.approx(
+        [(120 * 0.6 + 20 * 0.4) / 140, (120 * 0.4 + 20 * 0.6) / 140]
+    )  # mean output
     assert (hmm_smooth(proba, transitions, label_frequencies, prior) == truth).all()
     assert (hmm_smooth(proba, transitions, label_frequencies, label_frequencies) == 1).mean() > 0.9
 
 
 def test_viterbi_matches_brute_force():
     rng = np.random.default_rng(0)
-    log_e, log_t, log_i = np.log(rng.dirichlet(np.ones(2), 6)), np.log(rng.dirichlet(np.ones(2), 2)), np.log([0.5, 0.5])
+    log_e, log_t, log_i = (
+        np.log(rng.dirichlet(np.ones(2), 6)),
+        np.log(rng.dirichlet(np.ones(2), 2)),
+        np.log([0.5, 0.5]),
+    )
     paths = np.array(np.meshgrid(*[[0, 1]] * 6)).reshape(6, -1).T
-    scores = [log_i[p[0]] + log_e[0, p[0]] + sum(log_t[p[t - 1], p[t]] + log_e[t, p[t]] for t in range(1, 6)) for p in paths]
+    scores = [
+        log_i[p[0]]
+        + log_e[0, p[0]]
+        + sum(log_t[p[t - 1], p[t]] + log_e[t, p[t]] for t in range(1, 6))
+        for p in paths
+    ]
     assert viterbi(log_e, log_t, log_i).tolist() == paths[int(np.argmax(scores))].tolist()
 
 
@@ -95,7 +108,16 @@ def test_hysteresis_and_minimum_duration():
     p = np.array([0.1, 0.9, 0.8, 0.8, 0.5, 0.85, 0.9, 0.2])
     active = hysteresis(p, tau_on=0.86, tau_off=0.78)
     assert active.tolist() == [False, True, True, True, False, False, True, False]
-    assert remove_short_events(active, 2).tolist() == [False, True, True, True, False, False, False, False]
+    assert remove_short_events(active, 2).tolist() == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     with pytest.raises(ValueError, match="tau_off"):
         hysteresis(p, tau_on=0.5, tau_off=0.7)
 
@@ -106,7 +128,9 @@ def test_vectorised_hysteresis_equals_the_state_machine():
         p = rng.random(rng.integers(1, 60))
         tau_on = rng.uniform(0.3, 0.9)
         tau_off = tau_on - rng.uniform(0, 0.3)
-        assert hysteresis(p, tau_on, tau_off).tolist() == hysteresis_loop(p, tau_on, tau_off).tolist()
+        assert (
+            hysteresis(p, tau_on, tau_off).tolist() == hysteresis_loop(p, tau_on, tau_off).tolist()
+        )
 
 
 def test_hysteresis_and_minimum_duration_restart_at_segment_cuts():

@@ -23,7 +23,10 @@ def reference_levenshtein(a, b):
 
 
 def test_edit_distance_known_and_random_cases():
-    assert edit_distance(np.array([ord(c) for c in "kitten"]), np.array([ord(c) for c in "sitting"])) == 3
+    assert (
+        edit_distance(np.array([ord(c) for c in "kitten"]), np.array([ord(c) for c in "sitting"]))
+        == 3
+    )
     assert edit_distance(np.array([]), np.array([1, 2])) == 2
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -32,8 +35,12 @@ def test_edit_distance_known_and_random_cases():
 
 
 def test_hypnogram_edit_distance_ignores_bout_lengths():
-    assert hypnogram_edit_distance(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 2, 2])) == 0.0
-    assert hypnogram_edit_distance(np.array([0, 0, 2, 2]), np.array([0, 1, 2, 2])) == pytest.approx(1 / 3)
+    assert (
+        hypnogram_edit_distance(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 2, 2])) == 0.0
+    )
+    assert hypnogram_edit_distance(np.array([0, 0, 2, 2]), np.array([0, 1, 2, 2])) == pytest.approx(
+        1 / 3
+    )
 
 
 def test_impossible_transitions_and_bouts():

@@ -127,7 +127,10 @@ def test_error_rows_with_an_empty_id_are_refused_not_dropped(tmp_path, column):
     table = signals_table()
     table.loc[[5, 6, 150], column] = None
     table.to_csv(path, index=False)
-    with pytest.raises(InputDataError, match=rf"ids.csv: 3 row\(s\) have an empty '{column}' \(the first on line 7\)"):
+    with pytest.raises(
+        InputDataError,
+        match=rf"ids.csv: 3 row\(s\) have an empty '{column}' \(the first on line 7\)",
+    ):
         read_csv_recordings(path, label_column="label")
 
 
@@ -137,13 +140,23 @@ def test_error_non_finite_samples_name_the_line_and_recording(tmp_path, value):
     table = signals_table()
     table.loc[130, "EEG C3"] = value
     table.to_csv(path, index=False)
-    with pytest.raises(InputDataError, match=r"wrist.csv: channel column 'EEG C3' has 1 empty/NaN/inf value\(s\), the first on line 132 \(recording 'r2'"):
+    with pytest.raises(
+        InputDataError,
+        match=r"wrist.csv: channel column 'EEG C3' has 1 empty/NaN/inf value\(s\), the first on line 132 \(recording 'r2'",
+    ):
         read_csv_recordings(path, label_column="label")
 
 
 def test_error_events_with_negative_durations(tmp_path):
     path, events = tmp_path / "patient3.csv", tmp_path / "events.csv"
-    signals_table(("only",)).drop(columns=["recording_id", "subject_id", "label"]).to_csv(path, index=False)
-    pd.DataFrame({"onset": [1.0, 2.0], "duration": [2.0, -1.0], "label": ["seizure"] * 2}).to_csv(events, index=False)
-    with pytest.raises(InputDataError, match=r"events.csv: 1 event line\(s\) with a negative or missing onset/duration \(lines 3\)"):
+    signals_table(("only",)).drop(columns=["recording_id", "subject_id", "label"]).to_csv(
+        path, index=False
+    )
+    pd.DataFrame({"onset": [1.0, 2.0], "duration": [2.0, -1.0], "label": ["seizure"] * 2}).to_csv(
+        events, index=False
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"events.csv: 1 event line\(s\) with a negative or missing onset/duration \(lines 3\)",
+    ):
         read_csv_recordings(path, events_path=events)

@@ -36,7 +36,9 @@ def quantisation_step(signals: np.ndarray) -> np.ndarray:
     return (signals.max(axis=1) - signals.min(axis=1)) / 65535
 
 
-def write_signals_only(path, duration_s=120, sfreq=SFREQ, names=("EEG Fpz-Cz", "EEG Pz-Oz"), events=()):
+def write_signals_only(
+    path, duration_s=120, sfreq=SFREQ, names=("EEG Fpz-Cz", "EEG Pz-Oz"), events=()
+):
     """An EDF(+) of noise; ``events`` (onset, duration, text) become EDF+ annotations."""
     rng = np.random.default_rng(1)
     signals = [
@@ -45,7 +47,9 @@ def write_signals_only(path, duration_s=120, sfreq=SFREQ, names=("EEG Fpz-Cz", "
         )
         for name in names
     ]
-    annotations = [edfio.EdfAnnotation(onset, duration, text) for onset, duration, text in events] or None
+    annotations = [
+        edfio.EdfAnnotation(onset, duration, text) for onset, duration, text in events
+    ] or None
     edfio.Edf(signals, annotations=annotations).write(path)
 
 
@@ -224,12 +228,15 @@ def test_a_complete_file_gives_no_truncation_warning(tmp_path, caplog):
 def test_unknown_hypnogram_labels_are_listed_and_become_unscored_epochs(tmp_path, caplog):
     write_signals_only(tmp_path / "rec.edf")
     write_csv_hypnogram(
-        tmp_path / "rec_hypnogram.csv", [(0, 30, "W"), (30, 30, "Deep"), (60, 30, "N2"), (90, 30, "Zone-X")]
+        tmp_path / "rec_hypnogram.csv",
+        [(0, 30, "W"), (30, 30, "Deep"), (60, 30, "N2"), (90, 30, "Zone-X")],
     )
     with caplog.at_level("WARNING", logger="epochstack.io.edf"):
         loader = read_edf_recordings(tmp_path)["rec"]
     [message] = [r.getMessage() for r in caplog.records]
-    assert message.startswith(f"{tmp_path / 'rec_hypnogram.csv'}: hypnogram labels ['Deep', 'Zone-X'] are not sleep stages; their 60 s")
+    assert message.startswith(
+        f"{tmp_path / 'rec_hypnogram.csv'}: hypnogram labels ['Deep', 'Zone-X'] are not sleep stages; their 60 s"
+    )
     recording = loader()
     assert list(recording.epoch_labels) == ["W", None, "N2", None]  # unscored, never classes
     assert recording.events.empty  # nor events
@@ -237,16 +244,27 @@ def test_unknown_hypnogram_labels_are_listed_and_become_unscored_epochs(tmp_path
 
 def test_a_hypnogram_without_any_known_stage_is_refused(tmp_path):
     write_signals_only(tmp_path / "rec.edf")
-    write_csv_hypnogram(tmp_path / "rec_hypnogram.csv", [(0, 60, "Zone-Alpha"), (60, 60, "Zone-Beta")])
-    with pytest.raises(InputDataError, match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Zone-Alpha, Zone-Beta\)"):
+    write_csv_hypnogram(
+        tmp_path / "rec_hypnogram.csv", [(0, 60, "Zone-Alpha"), (60, 60, "Zone-Beta")]
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Zone-Alpha, Zone-Beta\)",
+    ):
         read_edf_recordings(tmp_path)
 
 
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([(0, 30, "W"), (30, -30, "N2"), (60, 60, "N2")], r"1 hypnogram line\(s\) with a negative or missing onset/duration \(lines 3\)"),
-        ([(0, 60, "W"), (30, 30, "N2"), (60, 60, "N3")], r"1 overlapping hypnogram stage\(s\) \(lines 2/3\)"),
+        (
+            [(0, 30, "W"), (30, -30, "N2"), (60, 60, "N2")],
+            r"1 hypnogram line\(s\) with a negative or missing onset/duration \(lines 3\)",
+        ),
+        (
+            [(0, 60, "W"), (30, 30, "N2"), (60, 60, "N3")],
+            r"1 overlapping hypnogram stage\(s\) \(lines 2/3\)",
+        ),
     ],
 )
 def test_hypnogram_rows_with_negative_durations_or_overlaps_are_refused(tmp_path, rows, message):
@@ -258,15 +276,22 @@ def test_hypnogram_rows_with_negative_durations_or_overlaps_are_refused(tmp_path
 
 def test_overlapping_edf_hypnogram_annotations_are_refused(tmp_path):
     write_signals_only(tmp_path / "SC4001E0-PSG.edf")
-    write_hypnogram(tmp_path / "SC4001EC-Hypnogram.edf", [(0, 90, "Sleep stage W"), (60, 60, "Sleep stage 2")])
-    with pytest.raises(InputDataError, match=r"SC4001EC-Hypnogram.edf: 1 overlapping hypnogram stage\(s\) \(annotations 1/2\)"):
+    write_hypnogram(
+        tmp_path / "SC4001EC-Hypnogram.edf", [(0, 90, "Sleep stage W"), (60, 60, "Sleep stage 2")]
+    )
+    with pytest.raises(
+        InputDataError,
+        match=r"SC4001EC-Hypnogram.edf: 1 overlapping hypnogram stage\(s\) \(annotations 1/2\)",
+    ):
         read_edf_recordings(tmp_path)
 
 
 def test_a_hypnogram_of_unknown_and_unscored_labels_only_is_refused(tmp_path):
     write_signals_only(tmp_path / "rec.edf")
     write_csv_hypnogram(tmp_path / "rec_hypnogram.csv", [(0, 60, "Deep"), (60, 60, "?")])
-    with pytest.raises(InputDataError, match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Deep\)"):
+    with pytest.raises(
+        InputDataError, match=r"rec_hypnogram.csv: none of its labels is a sleep stage \(Deep\)"
+    ):
         read_edf_recordings(tmp_path)
 
 
@@ -274,7 +299,12 @@ def test_slow_channels_are_interpolated_from_their_own_samples(tmp_path):
     # Sleep-EDF stores the chin EMG as a 1-Hz RMS envelope beside 100-Hz EEG.
     envelope = np.r_[np.full(30, 3.0), np.full(30, 60.0), np.full(60, 3.0)]
     signals = [
-        edfio.EdfSignal(np.random.default_rng(0).normal(0, 30, 12_000), 100, label="EEG Fpz-Cz", physical_dimension="uV"),
+        edfio.EdfSignal(
+            np.random.default_rng(0).normal(0, 30, 12_000),
+            100,
+            label="EEG Fpz-Cz",
+            physical_dimension="uV",
+        ),
         edfio.EdfSignal(envelope, 1, label="EMG submental", physical_dimension="uV"),
     ]
     edfio.Edf(signals, data_record_duration=30).write(tmp_path / "SC4001E0-PSG.edf")
@@ -282,7 +312,9 @@ def test_slow_channels_are_interpolated_from_their_own_samples(tmp_path):
     emg = recording.signals[1]
     assert recording.sfreq == 100.0 and emg.shape == (12_000,)
     # linear between the stored values: no FFT ringing around the steps, never below 3 µV rms
-    np.testing.assert_allclose(emg, np.interp(np.arange(12_000) / 100, np.arange(120), envelope), atol=0.01)
+    np.testing.assert_allclose(
+        emg, np.interp(np.arange(12_000) / 100, np.arange(120), envelope), atol=0.01
+    )
     assert emg.min() >= 3.0 - 0.01
 
 
@@ -290,25 +322,46 @@ def test_unstaged_epochs_are_counted_by_annotation(tmp_path, caplog):
     write_signals_only(tmp_path / "SC4001E0-PSG.edf", duration_s=180)
     write_hypnogram(
         tmp_path / "SC4001EC-Hypnogram.edf",
-        [(0, 60, "Sleep stage W"), (60, 30, "Movement time"), (90, 30, "Sleep stage 3"), (120, 60, "Sleep stage ?")],
+        [
+            (0, 60, "Sleep stage W"),
+            (60, 30, "Movement time"),
+            (90, 30, "Sleep stage 3"),
+            (120, 60, "Sleep stage ?"),
+        ],
     )
     with caplog.at_level("WARNING", logger="epochstack.io.edf"):
         labels = read_edf_recordings(tmp_path)["SC4001E0"]().epoch_labels
     assert list(labels) == ["W", "W", None, "N3", None, None]
-    assert "SC4001E0: 3 of 6 epochs carry no sleep stage ('Movement time': 1, 'Sleep stage ?': 2)" in caplog.text
+    assert (
+        "SC4001E0: 3 of 6 epochs carry no sleep stage ('Movement time': 1, 'Sleep stage ?': 2)"
+        in caplog.text
+    )
 
 
 def test_wake_margin_keeps_the_sleep_period_and_shifts_events(tmp_path, caplog):
     # events are annotations of the recording itself; the hypnogram file holds stages only
-    write_signals_only(tmp_path / "SC4001E0-PSG.edf", duration_s=20 * 30, events=[(345, 5, "arousal"), (10, 5, "blink")])
-    stages = [(0, 240, "Sleep stage W"), (240, 90, "Sleep stage 2"), (330, 30, "Sleep stage R"), (360, 240, "Sleep stage W")]
+    write_signals_only(
+        tmp_path / "SC4001E0-PSG.edf",
+        duration_s=20 * 30,
+        events=[(345, 5, "arousal"), (10, 5, "blink")],
+    )
+    stages = [
+        (0, 240, "Sleep stage W"),
+        (240, 90, "Sleep stage 2"),
+        (330, 30, "Sleep stage R"),
+        (360, 240, "Sleep stage W"),
+    ]
     write_hypnogram(tmp_path / "SC4001EC-Hypnogram.edf", stages)
     with caplog.at_level("WARNING", logger="epochstack.io.edf"):
         recording = read_edf_recordings(tmp_path, wake_margin_min=1.0)["SC4001E0"]()
     # sleep is epochs 8-11; one minute (2 epochs) of wake on each side: epochs 6-13
     assert list(recording.epoch_labels) == ["W", "W", "N2", "N2", "N2", "REM", "W", "W"]
     assert recording.signals.shape == (2, 8 * 3000)
-    assert recording.events.to_dict("list") == {"onset_s": [165.0], "duration_s": [5.0], "label": ["arousal"]}
+    assert recording.events.to_dict("list") == {
+        "onset_s": [165.0],
+        "duration_s": [5.0],
+        "label": ["arousal"],
+    }
     assert "6 epochs before and 6 after are dropped" in caplog.text
     whole = read_edf_recordings(tmp_path)["SC4001E0"]()
     assert len(whole.epoch_labels) == 20 and len(whole.events) == 2

@@ -102,12 +102,17 @@ def test_error_labels_missing_or_wrong_column(h5_pair, tmp_path):
 
 def test_error_non_finite_samples_name_the_row_and_subject(tmp_path):
     x_path = tmp_path / "ward.h5"
-    data = np.c_[np.array(SUBJECTS, float), np.zeros((len(SUBJECTS), 2)), np.ones((len(SUBJECTS), N_TIMES))]
+    data = np.c_[
+        np.array(SUBJECTS, float), np.zeros((len(SUBJECTS), 2)), np.ones((len(SUBJECTS), N_TIMES))
+    ]
     data[4, N_META + 7] = -np.inf
     data[6, N_META] = np.nan
     with h5py.File(x_path, "w") as f:
         f.create_dataset("features", data=data)
-    with pytest.raises(InputDataError, match=r"ward.h5: NaN/inf samples in row 4 \(subject 9, column 10: -inf\) and 1 more row\(s\) up to row 6"):
+    with pytest.raises(
+        InputDataError,
+        match=r"ward.h5: NaN/inf samples in row 4 \(subject 9, column 10: -inf\) and 1 more row\(s\) up to row 6",
+    ):
         read_h5_epochs(x_path, None, n_meta_columns=N_META)
 
 
@@ -117,14 +122,21 @@ def test_error_rows_without_a_subject_id(tmp_path):
     subjects[2] = np.nan
     with h5py.File(x_path, "w") as f:
         f.create_dataset("features", data=np.c_[subjects, np.zeros((len(SUBJECTS), 2 + N_TIMES))])
-    with pytest.raises(InputDataError, match=r"ward.h5: 1 row\(s\) have no subject id in meta column 0 \(first: row 2\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"ward.h5: 1 row\(s\) have no subject id in meta column 0 \(first: row 2\)",
+    ):
         read_h5_epochs(x_path, None, n_meta_columns=N_META)
 
 
 def test_channels_must_name_the_one_channel(h5_pair):
     x_path, y_path, *_ = h5_pair
-    assert read_h5_epochs(x_path, y_path, n_meta_columns=N_META, channels=["EEG"])[0].channel_names == ["EEG"]
-    with pytest.raises(InputDataError, match=r"X_train.h5: channel\(s\) \['EMG'\] not found; available: \['EEG'\]"):
+    assert read_h5_epochs(x_path, y_path, n_meta_columns=N_META, channels=["EEG"])[
+        0
+    ].channel_names == ["EEG"]
+    with pytest.raises(
+        InputDataError, match=r"X_train.h5: channel\(s\) \['EMG'\] not found; available: \['EEG'\]"
+    ):
         read_h5_epochs(x_path, y_path, n_meta_columns=N_META, channels=["EMG"])
 
 
@@ -135,13 +147,31 @@ def test_without_sfreq_the_pipeline_applies_no_hz_filter(h5_pair, tmp_path, capl
     from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
 
     x_path, y_path, samples, _ = h5_pair
-    conf = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml").read_text())
-    dataset = {**conf["dataset"], "format": "h5", "sfreq": None, "label_mapping": "none",
-               "h5": {**conf["dataset"]["h5"], "x_path": str(x_path), "y_path": str(y_path), "n_meta_columns": N_META}}
+    conf = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml"
+        ).read_text()
+    )
+    dataset = {
+        **conf["dataset"],
+        "format": "h5",
+        "sfreq": None,
+        "label_mapping": "none",
+        "h5": {
+            **conf["dataset"]["h5"],
+            "x_path": str(x_path),
+            "y_path": str(y_path),
+            "n_meta_columns": N_META,
+        },
+    }
     assert conf["preprocessing"]["filters"]["eeg"]["l_freq"]  # the defaults do filter EEG
     with caplog.at_level("WARNING"):
         staged, table, _, report = epoch_recordings(
-            ingest_recordings(dataset), dataset, conf["preprocessing"], {"n_workers": 1}, str(tmp_path)
+            ingest_recordings(dataset),
+            dataset,
+            conf["preprocessing"],
+            {"n_workers": 1},
+            str(tmp_path),
         )
     assert any("no sampling rate" in r.getMessage() for r in caplog.records)
     store = staged.open()

@@ -46,15 +46,34 @@ def stage_rows(rows):
 
 
 def test_unknown_stage_names_are_the_ones_neither_stage_nor_unscored():
-    assert unknown_stage_names(["W", "Sleep stage ?", "Deep", "N2", "Deep", "Movement time"]) == ["Deep"]
+    assert unknown_stage_names(["W", "Sleep stage ?", "Deep", "N2", "Deep", "Movement time"]) == [
+        "Deep"
+    ]
 
 
 def test_annotation_rows_a_hypnogram_cannot_hold():
     check_annotation_rows(stage_rows([(0, 30, "W"), (30, 30, "N2"), (60.0004, 30, "N2")]), "ok.csv")
-    with pytest.raises(InputDataError, match=r"h.csv: 2 hypnogram rows?\(s\) with a negative or missing onset/duration \(rows 2, 3\)"):
-        check_annotation_rows(stage_rows([(0, 30, "W"), (30, -30, "N2"), (float("nan"), 30, "W")]), "h.csv")
+    with pytest.raises(
+        InputDataError,
+        match=r"h.csv: 2 hypnogram rows?\(s\) with a negative or missing onset/duration \(rows 2, 3\)",
+    ):
+        check_annotation_rows(
+            stage_rows([(0, 30, "W"), (30, -30, "N2"), (float("nan"), 30, "W")]), "h.csv"
+        )
     # overlaps are reported in time order, with the rows' own numbers
-    with pytest.raises(InputDataError, match=r"h.csv: 1 overlapping hypnogram stage\(s\) \(lines 3/2\)"):
-        check_annotation_rows(stage_rows([(90, 30, "W"), (40, 30, "N2"), (0, 60, "W")]), "h.csv", first_row=1, row_name="line")
+    with pytest.raises(
+        InputDataError, match=r"h.csv: 1 overlapping hypnogram stage\(s\) \(lines 3/2\)"
+    ):
+        check_annotation_rows(
+            stage_rows([(90, 30, "W"), (40, 30, "N2"), (0, 60, "W")]),
+            "h.csv",
+            first_row=1,
+            row_name="line",
+        )
     # events may overlap
-    check_annotation_rows(stage_rows([(0, 60, "seizure"), (30, 30, "arousal")]), "e.csv", what="event", may_overlap=True)
+    check_annotation_rows(
+        stage_rows([(0, 60, "seizure"), (30, 30, "arousal")]),
+        "e.csv",
+        what="event",
+        may_overlap=True,
+    )

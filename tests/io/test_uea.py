@@ -74,7 +74,10 @@ def test_unlabelled_test_file_is_allowed(tmp_path):
         ),
         (HEADER + "1,2,3:4,5,6:c\n", r"label 'c' is not among @classLabel \['a', 'b'\]"),
         (HEADER + "1,2,3:4,5:a\n", "its dimensions have different lengths"),
-        (HEADER.replace("@classLabel true a b", "@classLabel") + GOOD_ROWS, "@classLabel has no value"),
+        (
+            HEADER.replace("@classLabel true a b", "@classLabel") + GOOD_ROWS,
+            "@classLabel has no value",
+        ),
         (HEADER + "1,?,3:4,5,6:a\n", "missing values"),
         (HEADER.replace("@dimensions 2", "@dimensions two") + GOOD_ROWS, "not an integer"),
         (HEADER.replace("@classLabel true a b\n", "") + GOOD_ROWS, "no @classLabel header"),
@@ -94,6 +97,7 @@ UNEQUAL = HEADER.replace("@equalLength true", "@equalLength false")
 
 def unequal_pair(tmp_path):
     """Train cases of 4, 6 and 8 points; test cases of 5 and 10 points (2 dimensions each)."""
+
     def case(n, label, offset=0.0):
         dim = ",".join(str(offset + v) for v in range(n))
         return f"{dim}:{dim}:{label}\n"
@@ -118,7 +122,9 @@ def test_unequal_length_cases_take_the_training_length(tmp_path, caplog, policy,
         np.testing.assert_allclose(first, np.linspace(0, 3, 6), rtol=1e-6)
     elif policy == "pad":
         np.testing.assert_array_equal(first, [0, 1, 2, 3, 0, 0, 0, 0])
-        np.testing.assert_array_equal(cases[4].epochs[0, 0], np.arange(8))  # a longer test case is cut
+        np.testing.assert_array_equal(
+            cases[4].epochs[0, 0], np.arange(8)
+        )  # a longer test case is cut
     else:
         np.testing.assert_array_equal(cases[2].epochs[0, 0], [0, 1, 2, 3])
     said_train = [r.getMessage() for r in caplog.records if "Toy_TRAIN.ts" in r.getMessage()]
@@ -132,12 +138,17 @@ def test_pad_warns_about_test_cases_longer_than_the_training_length(tmp_path, ca
     with caplog.at_level("WARNING", logger="epochstack.io.uea"):
         read_uea_pair(train_path, test_path, unequal_length="pad")
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warned == [f"{test_path}: 1 test case(s) longer than the training length 8 were cut to it."]
+    assert warned == [
+        f"{test_path}: 1 test case(s) longer than the training length 8 were cut to it."
+    ]
 
 
 def test_unequal_length_error_names_the_file_and_the_parameter(tmp_path):
     train_path, test_path = unequal_pair(tmp_path)
-    with pytest.raises(InputDataError, match=r"Toy_TRAIN.ts: cases of unequal length \(4..8 points; e.g. case 1 has 4\).*dataset.uea.unequal_length"):
+    with pytest.raises(
+        InputDataError,
+        match=r"Toy_TRAIN.ts: cases of unequal length \(4..8 points; e.g. case 1 has 4\).*dataset.uea.unequal_length",
+    ):
         read_uea_pair(train_path, test_path, unequal_length="error")
     equal = write(tmp_path, HEADER + GOOD_ROWS, "Eq_TRAIN.ts")
     with pytest.raises(InputDataError, match=r"Toy_TEST.ts: .*the training cases have 3"):
@@ -154,7 +165,9 @@ def test_train_and_test_files_of_one_stem_keep_every_case(tmp_path):
 
 def test_the_same_file_as_train_and_test_is_refused(tmp_path):
     path = write(tmp_path, HEADER + GOOD_ROWS)
-    with pytest.raises(InputDataError, match=r"dataset.test_path: is the same file as dataset.train_path"):
+    with pytest.raises(
+        InputDataError, match=r"dataset.test_path: is the same file as dataset.train_path"
+    ):
         read_uea_pair(path, tmp_path / "." / path.name)
 
 
@@ -163,7 +176,10 @@ def test_channels_pick_dimensions_by_name(tmp_path):
     cases = read_uea_ts(path, split="train", channels=["dim_1"])
     assert cases[1].channel_names == ["dim_1"]
     np.testing.assert_array_equal(cases[1].epochs[0], [[1, 2, 3]])
-    with pytest.raises(InputDataError, match=r"Toy_TRAIN.ts: channel\(s\) \['EEG'\] not found; available: \['dim_0', 'dim_1'\]"):
+    with pytest.raises(
+        InputDataError,
+        match=r"Toy_TRAIN.ts: channel\(s\) \['EEG'\] not found; available: \['dim_0', 'dim_1'\]",
+    ):
         read_uea_ts(path, split="train", channels=["EEG"])
 
 
@@ -173,13 +189,28 @@ def test_the_pipeline_reads_unequal_length_files_with_the_configured_default(tmp
 
     from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
 
-    conf = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml").read_text())
+    conf = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2] / "conf/base/parameters_data_engineering.yml"
+        ).read_text()
+    )
     assert conf["dataset"]["uea"]["unequal_length"] == "resample"
     train_path, test_path = unequal_pair(tmp_path)
-    dataset = {**conf["dataset"], "format": "uea_ts", "train_path": str(train_path), "test_path": str(test_path)}
+    dataset = {
+        **conf["dataset"],
+        "format": "uea_ts",
+        "train_path": str(train_path),
+        "test_path": str(test_path),
+    }
     staged, table, _, _ = epoch_recordings(
         ingest_recordings(dataset), dataset, conf["preprocessing"], {"n_workers": 1}, str(tmp_path)
     )
     assert staged.open().n_times == 6
-    assert list(table["source_split"]) == ["test", "test", "train", "train", "train"]  # sorted by id
+    assert list(table["source_split"]) == [
+        "test",
+        "test",
+        "train",
+        "train",
+        "train",
+    ]  # sorted by id
     assert list(table["label"]) == ["a", "b", "a", "b", "a"]

@@ -10,17 +10,20 @@ import pytest
 from tests.conftest import TINY_SLEEP, KedroProject, deep_merge
 
 # A few trees, two Optuna trials, the fast deep preset: minutes of CPU, not hours.
-FAST_TRAINING = deep_merge(TINY_SLEEP, {
-    "deep_models": {"preset": "fast", "torch_threads": 1},
-    "stacking": {
-        "base_models": {
-            "hgb": {"params": {"max_iter": 20}},
-            "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
-            "extra_trees": {"params": {"n_estimators": 20}},
+FAST_TRAINING = deep_merge(
+    TINY_SLEEP,
+    {
+        "deep_models": {"preset": "fast", "torch_threads": 1},
+        "stacking": {
+            "base_models": {
+                "hgb": {"params": {"max_iter": 20}},
+                "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
+                "extra_trees": {"params": {"n_estimators": 20}},
+            },
         },
+        "evaluation": {"protocol": "non_nested"},
     },
-    "evaluation": {"protocol": "non_nested"},
-})
+)
 
 
 @pytest.fixture(scope="package")
@@ -31,7 +34,9 @@ def trained(tmp_path_factory) -> tuple[KedroProject, dict]:
     return project, FAST_TRAINING
 
 
-def new_recording_samples(subject: int = 37, hours: float = 0.25, seed: int = 9091) -> tuple[pd.DataFrame, list[str]]:
+def new_recording_samples(
+    subject: int = 37, hours: float = 0.25, seed: int = 9091
+) -> tuple[pd.DataFrame, list[str]]:
     """A recording no model saw, as the serving input table (the CSV format), and its labels."""
     from epochstack.signals.synthetic import generate_sleep_recording
 

@@ -29,7 +29,9 @@ def test_notebook_runs_on_a_finished_run(trained, notebook, monkeypatch):
     # The kernel finds the project from its folder and uses the project's own mlflow.db.
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     nb = nbformat.read(folder / notebook.name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert [o for o in outputs if "image/png" in o.get("data", {})], "no figure drawn"
     assert not list(Path(folder).glob("*.db")), "the notebook opened databases in notebooks/"

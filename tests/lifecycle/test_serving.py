@@ -39,7 +39,9 @@ def samples():
     return new_recording_samples()
 
 
-def test_the_default_run_registers_the_stack_with_signature_and_pinned_requirements(trained, registry):
+def test_the_default_run_registers_the_stack_with_signature_and_pinned_requirements(
+    trained, registry
+):
     project, _ = trained
     versions = registry.search_model_versions(f"name='{NAME}'")
     assert [str(v.version) for v in versions] == ["1"]
@@ -47,17 +49,27 @@ def test_the_default_run_registers_the_stack_with_signature_and_pinned_requireme
     manifest = project.catalog().load("stacking_manifest")
     channels = project.catalog().load("epoch_signals").channel_names
     assert info.signature.inputs.input_names() == ["time", *channels, "recording_id", "subject_id"]
-    assert info.signature.outputs.input_names() == ["epoch_id", "recording_id", "t_start_s", "label", *[f"proba_{c}" for c in manifest["classes"]]]
+    assert info.signature.outputs.input_names() == [
+        "epoch_id",
+        "recording_id",
+        "t_start_s",
+        "label",
+        *[f"proba_{c}" for c in manifest["classes"]],
+    ]
     requirements = mlflow.pyfunc.get_model_dependencies(f"models:/{NAME}/1")
     pins = open(requirements).read().split()
     assert f"epochstack=={epochstack.__version__}" in pins
-    assert any(p.startswith("torch==") for p in pins) and any(p.startswith("scikit-learn==") for p in pins)
+    assert any(p.startswith("torch==") for p in pins) and any(
+        p.startswith("scikit-learn==") for p in pins
+    )
     run = registry.get_run(versions[0].run_id)
     assert run.info.run_name == "sleep:training@local"
     assert "cnn_bilstm" in manifest["base_model_order"]
 
 
-def test_deep_networks_are_logged_through_the_onnx_flavour_without_optimiser_state(trained, registry):
+def test_deep_networks_are_logged_through_the_onnx_flavour_without_optimiser_state(
+    trained, registry
+):
     import onnx
 
     version = registry.get_model_version(NAME, "1")
@@ -69,7 +81,9 @@ def test_deep_networks_are_logged_through_the_onnx_flavour_without_optimiser_sta
     assert isinstance(onnx.load(os.path.join(folder, "model.onnx")), onnx.ModelProto)
 
 
-def test_the_registered_model_labels_a_new_recording_as_the_inference_pipeline_does(trained, registry, samples, tmp_path):
+def test_the_registered_model_labels_a_new_recording_as_the_inference_pipeline_does(
+    trained, registry, samples, tmp_path
+):
     project, params = trained
     table, truth = samples
     served = mlflow.pyfunc.load_model(f"models:/{NAME}/1").predict(table)
@@ -96,9 +110,27 @@ def test_mlflow_models_predict_answers_for_a_csv_recording(trained, samples, tmp
     table.to_csv(tmp_path / "new.csv", index=False)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project.path / 'mlflow.db'}"}
     subprocess.run(
-        [sys.executable, "-m", "mlflow", "models", "predict", "-m", f"models:/{NAME}/1", "-i", str(tmp_path / "new.csv"),
-         "-t", "csv", "--env-manager", "local", "-o", str(tmp_path / "out.json")],
-        check=True, env=env, cwd=project.path, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "predict",
+            "-m",
+            f"models:/{NAME}/1",
+            "-i",
+            str(tmp_path / "new.csv"),
+            "-t",
+            "csv",
+            "--env-manager",
+            "local",
+            "-o",
+            str(tmp_path / "out.json"),
+        ],
+        check=True,
+        env=env,
+        cwd=project.path,
+        capture_output=True,
     )
     rows = json.loads((tmp_path / "out.json").read_text())["predictions"]
     assert len(rows) == len(truth) and {"epoch_id", "label", "t_start_s"} <= set(rows[0])
@@ -123,9 +155,13 @@ def test_a_stack_reading_the_deep_network_serves_its_probabilities(trained, samp
 
     table.to_csv(tmp_path / "new.csv", index=False)
     dataset = samples_dataset(tmp_path / "new.csv")
-    staged, epochs = epoch_new_recordings(ingest_recordings(dataset), dataset, manifest, {"backend": "local", "n_workers": 1})
+    staged, epochs = epoch_new_recordings(
+        ingest_recordings(dataset), dataset, manifest, {"backend": "local", "n_workers": 1}
+    )
     try:
-        expected = predict_proba(project.path / "data/06_models/cnn_bilstm", staged.open(), epochs, device="cpu")
+        expected = predict_proba(
+            project.path / "data/06_models/cnn_bilstm", staged.open(), epochs, device="cpu"
+        )
     finally:
         staged.discard()
     np.testing.assert_allclose(served.filter(like="proba_").to_numpy(), expected, atol=1e-5)
@@ -140,14 +176,28 @@ def test_a_recording_without_the_training_channels_is_refused(trained, samples):
 
 
 def test_the_run_records_its_input_and_headline_metrics(trained, registry):
-    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.kedro_pipelines = '__default__'")
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.kedro_pipelines = '__default__'"
+    )
     run = registry.get_run(runs.run_id.iloc[0])
     (training,) = [i for i in run.inputs.dataset_inputs if i.tags[0].value == "training"]
-    assert training.dataset.name == "synthetic-sleep-6x0.5h-seed7" and len(training.dataset.digest) == 16
+    assert (
+        training.dataset.name == "synthetic-sleep-6x0.5h-seed7"
+        and len(training.dataset.digest) == 16
+    )
     assert json.loads(training.dataset.source)["tags"]["task"] == "sleep"
     metrics = run.data.metrics
-    assert {"test.cohen_kappa", "test.macro_f1", "oof.cohen_kappa", "models.stack.test.macro_f1"} <= set(metrics)
+    assert {
+        "test.cohen_kappa",
+        "test.macro_f1",
+        "oof.cohen_kappa",
+        "models.stack.test.macro_f1",
+    } <= set(metrics)
     assert "test.f1_per_class.REM" in metrics and "test.smoothing.hmm.cohen_kappa" in metrics
-    assert not [m for m in metrics if "per_subject" in m or "recall_per_class" in m or m.startswith("comparisons.")]
+    assert not [
+        m
+        for m in metrics
+        if "per_subject" in m or "recall_per_class" in m or m.startswith("comparisons.")
+    ]
     assert len(metrics) < 150
     assert pd.notna(metrics["test.cohen_kappa"])

@@ -10,9 +10,17 @@ from epochstack.models.deep.networks import build_network, network_context
 
 SMALL = {
     "cnn": {"widths": [4, 8], "kernel_sizes": [5, 3], "first_stride": 2, "pool": 2},
-    "cnn_bilstm": {"context": 2, "widths": [4, 8], "kernel_sizes": [5, 3], "first_stride": 2, "pool": 2, "lstm_hidden": 8},
+    "cnn_bilstm": {
+        "context": 2,
+        "widths": [4, 8],
+        "kernel_sizes": [5, 3],
+        "first_stride": 2,
+        "pool": 2,
+        "lstm_hidden": 8,
+    },
     "lstm": {"downsample": 2, "frame": 5, "hidden": 8, "dense": 8},
 }
+
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
@@ -21,7 +29,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
 
 
 @pytest.mark.parametrize("architecture", sorted(SMALL))

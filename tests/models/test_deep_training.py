@@ -20,8 +20,16 @@ from epochstack.models.engine import EpochData, out_of_fold
 from tests.models.test_deep_data import CLASSES, tiny_epochs
 from tests.models.test_deep_networks import SMALL
 
-SETTINGS = {"max_passes": 4, "batch_size": 4, "sequence_length": 4, "patience": 10, "learning_rate": 0.01,
-            "augmentation": {"time_shift_s": 0.1, "noise_std": 0.05}, "predict_length": 16}
+SETTINGS = {
+    "max_passes": 4,
+    "batch_size": 4,
+    "sequence_length": 4,
+    "patience": 10,
+    "learning_rate": 0.01,
+    "augmentation": {"time_shift_s": 0.1, "noise_std": 0.05},
+    "predict_length": 16,
+}
+
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
@@ -30,7 +38,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +49,36 @@ def tiny(tmp_path_factory):
 def _datasets(store, table):
     reader = EpochReader(store, channel_indices(store, None), Normalisation())
     train_rows, val_rows = table[table["fold"].isin([0, 1])], table[table["fold"] == 2]
-    return (EpochSequenceDataset(reader, train_rows, CLASSES, 2, 4), EpochSequenceDataset(reader, val_rows, CLASSES, 2, 1), reader)
+    return (
+        EpochSequenceDataset(reader, train_rows, CLASSES, 2, 4),
+        EpochSequenceDataset(reader, val_rows, CLASSES, 2, 1),
+        reader,
+    )
 
 
 def _train(store, table, **kwargs):
     torch.manual_seed(123)  # a different global state must not matter: train() seeds itself
     train_set, val_set, reader = _datasets(store, table)
     network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3, 100)
-    result = train(network, train_set, val_set, {**SETTINGS, **kwargs.pop("settings", {})}, seed=5, sfreq=store.sfreq, device="cpu", **kwargs)
+    result = train(
+        network,
+        train_set,
+        val_set,
+        {**SETTINGS, **kwargs.pop("settings", {})},
+        seed=5,
+        sfreq=store.sfreq,
+        device="cpu",
+        **kwargs,
+    )
     return result, predict_table(result.network, reader, table[table["fold"] == -1], "cpu")
 
 
 def test_fixed_seed_training_is_repeatable(tiny):
     store, table = tiny
     (first, proba_1), (second, proba_2) = _train(store, table), _train(store, table)
-    for a, b in zip(first.network.state_dict().values(), second.network.state_dict().values(), strict=True):
+    for a, b in zip(
+        first.network.state_dict().values(), second.network.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(proba_1, proba_2)
     assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
@@ -71,10 +93,14 @@ def test_resume_from_last_checkpoint_continues_the_same_run(tiny, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _train(store, table, checkpoint_dir=tmp_path / "resumed", callbacks=[crash_after_two_passes])
+        _train(
+            store, table, checkpoint_dir=tmp_path / "resumed", callbacks=[crash_after_two_passes]
+        )
     resumed, proba_resumed = _train(store, table, checkpoint_dir=tmp_path / "resumed")
     assert resumed.resumed_at == 2 and len(resumed.history) == 4
-    np.testing.assert_allclose([r.train_loss for r in resumed.history], [r.train_loss for r in straight.history], rtol=1e-5)
+    np.testing.assert_allclose(
+        [r.train_loss for r in resumed.history], [r.train_loss for r in straight.history], rtol=1e-5
+    )
     np.testing.assert_allclose(proba_resumed, proba_straight, atol=1e-5)
 
 
@@ -87,8 +113,15 @@ def test_training_learns_the_tiny_task(tiny):
 
 
 def _deep_model(checkpoints, **training):
-    config = DeepModelConfig("cnn", "cnn", SMALL["cnn"], {**SETTINGS, "max_passes": 1, "sequence_length": 1, **training},
-                             validation_fraction=0.2, min_validation_subjects=1, seed=1)
+    config = DeepModelConfig(
+        "cnn",
+        "cnn",
+        SMALL["cnn"],
+        {**SETTINGS, "max_passes": 1, "sequence_length": 1, **training},
+        validation_fraction=0.2,
+        min_validation_subjects=1,
+        seed=1,
+    )
     return DeepModel(config, CLASSES, device="cpu", checkpoint_root=checkpoints)
 
 
@@ -107,11 +140,18 @@ def test_out_of_fold_predictions_come_from_models_that_never_saw_them(tiny, tmp_
     assert result.proba.shape == (len(cv), 3) and np.isfinite(result.proba).all()
     subject = table.set_index("epoch_id")["subject_id"]
     for model, record in zip(fitted, result.folds, strict=True):
-        assert set(record.predicted_epoch_ids) == set(data.epoch_ids(cv[data.folds(cv) == record.fold]))
+        assert set(record.predicted_epoch_ids) == set(
+            data.epoch_ids(cv[data.folds(cv) == record.fold])
+        )
         assert not set(record.predicted_epoch_ids) & set(model.seen_epoch_ids)
-        assert model.n_validation_ > 0 and len(model.seen_epoch_ids) == model.n_train_ + model.n_validation_
-        validation = set(model.seen_epoch_ids[model.n_train_:])
-        assert not set(subject[list(validation)]) & set(subject[list(model.seen_epoch_ids[:model.n_train_])]), "whole validation subjects"
+        assert (
+            model.n_validation_ > 0
+            and len(model.seen_epoch_ids) == model.n_train_ + model.n_validation_
+        )
+        validation = set(model.seen_epoch_ids[model.n_train_ :])
+        assert not set(subject[list(validation)]) & set(
+            subject[list(model.seen_epoch_ids[: model.n_train_])]
+        ), "whole validation subjects"
     assert len(list(tmp_path.glob("*/last.pt"))) == len(result.folds)
     with pytest.raises(ValueError, match="fold -1"):
         out_of_fold(make, data, np.arange(len(table)))
@@ -129,7 +169,10 @@ def test_changed_settings_retrain_instead_of_resuming(tiny, tmp_path):
     changed.config.network = {**SMALL["cnn"], "dropout": 0.35}
     retrained = changed.fit(data, rows)
     assert retrained.resumed_at_ == 0
-    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict_.values(), retrained.state_dict_.values(), strict=True))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(first.state_dict_.values(), retrained.state_dict_.values(), strict=True)
+    )
 
 
 def test_trial_datasets_are_normalised_with_training_statistics(tmp_path):
@@ -146,7 +189,9 @@ def test_trial_datasets_are_normalised_with_training_statistics(tmp_path):
 def test_saved_model_predicts_like_the_network(tiny, tmp_path):
     store, table = tiny
     network = build_network("cnn_bilstm", SMALL["cnn_bilstm"], 2, 3, 100).eval()
-    metadata = model_metadata("cnn_bilstm", SMALL["cnn_bilstm"], CLASSES, store, np.arange(2), Normalisation())
+    metadata = model_metadata(
+        "cnn_bilstm", SMALL["cnn_bilstm"], CLASSES, store, np.arange(2), Normalisation()
+    )
     save_model(tmp_path / "model", network, metadata, onnx=False)
     from_dir = predict_proba(tmp_path / "model", store, table)
     from_module = predict_proba(network, store, table)

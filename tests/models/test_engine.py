@@ -30,14 +30,18 @@ class IdSpy(EpochModel):
         return self
 
     def predict_proba(self, data, rows):
-        assert not set(self.seen_epoch_ids) & set(data.epoch_ids(rows)), "predicting an epoch the model was fitted on"
+        assert not set(self.seen_epoch_ids) & set(data.epoch_ids(rows)), (
+            "predicting an epoch the model was fitted on"
+        )
         return np.full((len(rows), len(CLASSES)), 1 / len(CLASSES))
 
 
 def tabular(name="extra_trees", params=None, seed=0, imbalance=None):
     """A factory of unfitted tabular models (what the engine calls once per fold)."""
     spec = {"estimator": name, "params": params or {}}
-    return partial(build_base_model, name, spec, CLASSES, columns=COLUMNS, seed=seed, imbalance=imbalance)
+    return partial(
+        build_base_model, name, spec, CLASSES, columns=COLUMNS, seed=seed, imbalance=imbalance
+    )
 
 
 def test_oof_rows_come_from_models_that_never_saw_them():
@@ -55,7 +59,9 @@ def test_oof_rows_come_from_models_that_never_saw_them():
 def test_a_model_that_saw_the_predicted_fold_is_caught():
     class Leaky(IdSpy):
         def fit(self, data, rows):
-            self.seen_epoch_ids = data.epoch_ids(np.arange(len(data.table)))  # e.g. early stopping on all epochs
+            self.seen_epoch_ids = data.epoch_ids(
+                np.arange(len(data.table))
+            )  # e.g. early stopping on all epochs
             return self
 
         def predict_proba(self, data, rows):
@@ -75,7 +81,11 @@ def test_held_out_rows_are_refused():
 def test_label_permutation_scores_at_chance():
     """Leakage detector: with labels permuted within folds, OOF scores fall to chance level."""
     data, cv, _ = informative_data(per_subject=100)
-    make = tabular("extra_trees", {"n_estimators": 30, "min_samples_leaf": 3}, imbalance={"class_weight": "balanced"})
+    make = tabular(
+        "extra_trees",
+        {"n_estimators": 30, "min_samples_leaf": 3},
+        imbalance={"class_weight": "balanced"},
+    )
     honest = scores(data.labels(cv), out_of_fold(make, data, cv).predictions())
     shuffled = permuted_labels(data)
     chance = scores(shuffled.labels(cv), out_of_fold(make, shuffled, cv).predictions())
@@ -89,7 +99,9 @@ def test_parallel_folds_equal_sequential_ones():
     make = tabular("extra_trees", {"n_estimators": 20}, seed=3)
     sequential = out_of_fold(make, data, cv).proba
     np.testing.assert_array_equal(out_of_fold(make, data, cv).proba, sequential)
-    np.testing.assert_array_equal(out_of_fold(make, data, cv, Executor("local", None, 2)).proba, sequential)
+    np.testing.assert_array_equal(
+        out_of_fold(make, data, cv, Executor("local", None, 2)).proba, sequential
+    )
 
 
 class CountingEstimator(ClassifierMixin, BaseEstimator):
@@ -119,7 +131,9 @@ def test_resampling_touches_training_folds_only():
     for record, counts in records:
         assert len(set(counts.values())) == 1, "training fold balanced"
         assert sum(counts.values()) < len(record.fit_epoch_ids)
-    assert sum(len(r.predicted_epoch_ids) for r in result.folds) == len(cv), "predicted folds untouched"
+    assert sum(len(r.predicted_epoch_ids) for r in result.folds) == len(cv), (
+        "predicted folds untouched"
+    )
 
 
 def test_a_model_predicting_one_class_is_flagged_degenerate():

@@ -22,10 +22,24 @@ def trials(tmp_path_factory):
         x[0, label, 10:30] += 3 * np.sin(np.linspace(0, 6 * np.pi, 20))
         rid = f"case_{i:03d}"
         epochs[rid] = x
-        rows.append({"epoch_id": f"{rid}_000000", "recording_id": rid, "subject_id": rid, "signal_row": 0,
-                     "label": CLASSES[label], "fold": -1 if i >= 40 else i % 4})
-    store = write_epoch_store(tmp_path_factory.mktemp("trials") / "s", epochs, sfreq=1.0, channel_names=["a", "b", "c"],
-                              channel_types=["misc"] * 3, sfreq_known=False)
+        rows.append(
+            {
+                "epoch_id": f"{rid}_000000",
+                "recording_id": rid,
+                "subject_id": rid,
+                "signal_row": 0,
+                "label": CLASSES[label],
+                "fold": -1 if i >= 40 else i % 4,
+            }
+        )
+    store = write_epoch_store(
+        tmp_path_factory.mktemp("trials") / "s",
+        epochs,
+        sfreq=1.0,
+        channel_names=["a", "b", "c"],
+        channel_types=["misc"] * 3,
+        sfreq_known=False,
+    )
     return EpochData(pd.DataFrame(rows), CLASSES, signals=store)
 
 
@@ -35,7 +49,9 @@ def test_epochs_are_read_in_row_order(trials):
     np.testing.assert_array_equal(read_epochs(trials, rows), expected)
 
 
-@pytest.mark.parametrize(("kind", "params"), [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84, "C": 0.1})])
+@pytest.mark.parametrize(
+    ("kind", "params"), [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84, "C": 0.1})]
+)
 def test_oof_never_predicts_an_epoch_its_fold_model_fitted(trials, kind, params):
     cv = np.flatnonzero(trials.table.fold.to_numpy() >= 0)
     fitted = []
@@ -51,4 +67,6 @@ def test_oof_never_predicts_an_epoch_its_fold_model_fitted(trials, kind, params)
     assert scores(trials.labels(cv), result.predictions())["macro_f1"] > 0.8
     test = np.flatnonzero(trials.table.fold.to_numpy() < 0)
     final = make().fit(trials, cv)
-    assert (np.asarray(CLASSES)[final.predict_proba(trials, test).argmax(1)] == trials.labels(test)).mean() > 0.8
+    assert (
+        np.asarray(CLASSES)[final.predict_proba(trials, test).argmax(1)] == trials.labels(test)
+    ).mean() > 0.8

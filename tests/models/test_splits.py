@@ -11,13 +11,21 @@ def epoch_table(n_subjects=10, per_subject=40, source_split=None):
     rows = []
     for s in range(n_subjects):
         for i in range(per_subject):
-            rows.append({"epoch_id": f"s{s}_{i}", "subject_id": f"sub-{s:02d}", "label": rng.choice(["Wake", "NREM", "REM"])})
+            rows.append(
+                {
+                    "epoch_id": f"s{s}_{i}",
+                    "subject_id": f"sub-{s:02d}",
+                    "label": rng.choice(["Wake", "NREM", "REM"]),
+                }
+            )
     table = pd.DataFrame(rows)
     table["source_split"] = source_split
     return table
 
 
-@pytest.mark.parametrize("method", ["stratified_group_kfold", "group_kfold", "leave_one_subject_out"])
+@pytest.mark.parametrize(
+    "method", ["stratified_group_kfold", "group_kfold", "leave_one_subject_out"]
+)
 def test_every_subject_in_exactly_one_fold_and_test_subjects_apart(method):
     table = epoch_table()
     folds = assign_folds(table, method=method, n_folds=4, n_test_subjects=2, seed=1)

@@ -27,7 +27,9 @@ COLUMNS = [f"f{j}" for j in range(6)]
 
 
 def logreg(params):
-    return build_base_model("logreg", {"estimator": "logreg"}, CLASSES, tuned=params, columns=COLUMNS)
+    return build_base_model(
+        "logreg", {"estimator": "logreg"}, CLASSES, tuned=params, columns=COLUMNS
+    )
 
 
 def test_objective_refuses_test_rows():
@@ -58,7 +60,9 @@ def test_a_resumed_study_does_not_replay_parameters(tmp_path):
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = open_study(storage, "s", seed=7, n_startup_trials=10)
     run_study(study, lambda t: t.suggest_float("x", 0, 1), n_trials=3)
-    study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # a trial whose process was killed
+    study.ask(
+        {"x": optuna.distributions.FloatDistribution(0, 1)}
+    )  # a trial whose process was killed
     resumed = open_study(storage, "s", seed=7, n_startup_trials=10)
     run_study(resumed, lambda t: t.suggest_float("x", 0, 1), n_trials=6)
     xs = [t.params["x"] for t in resumed.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
@@ -108,15 +112,30 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     study = optuna.load_study(study_name="shared", storage=storage)
     stored = pd.Series([t.number for t in study.trials])
     assert stored.is_unique
-    assert sorted(numbers[0] + numbers[1]) == sorted(stored), "the study holds exactly the union of both processes' trials"
+    assert sorted(numbers[0] + numbers[1]) == sorted(stored), (
+        "the study holds exactly the union of both processes' trials"
+    )
     complete = [t.params["x"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == len(set(complete)), "no parameters evaluated twice"
-    assert len([t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]) >= 8
+    assert (
+        len(
+            [
+                t
+                for t in study.trials
+                if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+            ]
+        )
+        >= 8
+    )
 
 
 def test_search_spaces_are_read_from_parameters(tmp_path):
     study = open_study(f"sqlite:///{tmp_path}/o.db", "kinds", seed=0)
-    space = {"a": {"type": "int", "low": 1, "high": 3}, "b": {"type": "categorical", "choices": ["x", "y"]}, **SPACE}
+    space = {
+        "a": {"type": "int", "low": 1, "high": 3},
+        "b": {"type": "categorical", "choices": ["x", "y"]},
+        **SPACE,
+    }
     params = suggest_params(study.ask(), space)
     assert set(params) == {"a", "b", "C"} and params["b"] in ("x", "y") and 1 <= params["a"] <= 3
     with pytest.raises(InputDataError, match="unknown type"):

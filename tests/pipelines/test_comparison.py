@@ -14,7 +14,12 @@ pytestmark = pytest.mark.integration
 # Two variants: stacking seed x model set. Quick models; intervals from 2+ subjects (the default
 # minimum of 10 would leave these tiny runs without any).
 FAST = {
-    "stacking": {"base_models": {"hgb": {"params": {"max_iter": 20}}, "logreg": {"search": {"enabled": False}}}},
+    "stacking": {
+        "base_models": {
+            "hgb": {"params": {"max_iter": 20}},
+            "logreg": {"search": {"enabled": False}},
+        }
+    },
     "evaluation": {"protocol": "non_nested", "bootstrap": {"n_boot": 200, "min_subjects": 2}},
 }
 VARIANTS = {
@@ -40,7 +45,12 @@ def compared(tmp_path_factory):
         written[name] = json.loads((project.path / "data/08_reporting/metrics.json").read_text())
     run(project, "comparison", {})
     folder = project.path / "data/08_reporting/comparison"
-    return project, written, pd.read_csv(folder / "comparison.csv"), json.loads((folder / "comparison.json").read_text())
+    return (
+        project,
+        written,
+        pd.read_csv(folder / "comparison.csv"),
+        json.loads((folder / "comparison.json").read_text()),
+    )
 
 
 def test_one_row_per_variant_and_model(compared):
@@ -51,15 +61,26 @@ def test_one_row_per_variant_and_model(compared):
     # the variants are told apart by what differs between them, with their logged values
     assert {"stacking.seed", "stacking.enabled"} <= set(summary["variant_parameters"])
     assert sorted(table.drop_duplicates("run_id")["stacking.seed"]) == [1, 2]
-    assert "splits.n_folds" not in table.columns, "a parameter both variants share is not a variant's identity"
-    assert table.loc[table.model == "stack", "is_reference"].all() and not table.loc[table.model != "stack", "is_reference"].any()
+    assert "splits.n_folds" not in table.columns, (
+        "a parameter both variants share is not a variant's identity"
+    )
+    assert (
+        table.loc[table.model == "stack", "is_reference"].all()
+        and not table.loc[table.model != "stack", "is_reference"].any()
+    )
     # scores are those of each run's metrics.json (read back from MLflow), intervals from its ci blocks
     for name, document in written.items():
-        rows = table[table["stacking.seed"] == VARIANTS[name]["stacking"]["seed"]].set_index("model")
+        rows = table[table["stacking.seed"] == VARIANTS[name]["stacking"]["seed"]].set_index(
+            "model"
+        )
         for model, splits in document["models"].items():
             for split in ("test", "oof"):
-                assert rows.loc[model, f"{split}.cohen_kappa"] == pytest.approx(splits[split]["cohen_kappa"], rel=1e-12)
-                assert rows.loc[model, f"{split}.macro_f1.ci_low"] == pytest.approx(splits[split]["ci"]["macro_f1"]["low"], rel=1e-12)
+                assert rows.loc[model, f"{split}.cohen_kappa"] == pytest.approx(
+                    splits[split]["cohen_kappa"], rel=1e-12
+                )
+                assert rows.loc[model, f"{split}.macro_f1.ci_low"] == pytest.approx(
+                    splits[split]["ci"]["macro_f1"]["low"], rel=1e-12
+                )
     assert (table["oof.cohen_kappa.ci_low"] <= table["oof.cohen_kappa.ci_high"]).all()
 
 
@@ -68,18 +89,27 @@ def test_best_per_metric_is_chosen_on_oof(compared):
     for metric in ("cohen_kappa", "macro_f1"):
         best = summary["best"][metric]
         top = table.loc[table[f"oof.{metric}"].idxmax()]
-        assert (best["chosen_on"], best["run_id"], best["model"]) == ("oof", top["run_id"], top["model"])
+        assert (best["chosen_on"], best["run_id"], best["model"]) == (
+            "oof",
+            top["run_id"],
+            top["model"],
+        )
         assert best["test"] == pytest.approx(top[f"test.{metric}"])
 
 
 def test_outputs_are_logged_to_the_comparison_run(compared):
     project, _, _, summary = compared
     client = mlflow.MlflowClient(f"sqlite:///{project.path / 'mlflow.db'}")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`comparison.best.cohen_kappa` != ''")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "tags.`comparison.best.cohen_kappa` != ''",
+    )
     assert len(runs) == 1
     run = runs[0]
     assert run.data.metrics["comparison.n_variants"] == 2
-    assert run.data.metrics["comparison.best.cohen_kappa.oof"] == pytest.approx(summary["best"]["cohen_kappa"]["oof"])
+    assert run.data.metrics["comparison.best.cohen_kappa.oof"] == pytest.approx(
+        summary["best"]["cohen_kappa"]["oof"]
+    )
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "comparison")}
     assert {f"comparison/comparison.{ext}" for ext in ("csv", "json", "md", "png")} <= logged
     report = (project.path / "data/08_reporting/comparison/comparison.md").read_text()
@@ -96,7 +126,9 @@ def test_registered_apart_from_the_training_run():
 
     pipelines = register_pipelines()
     assert "comparison" in pipelines
-    assert not {n.name for n in pipelines["comparison"].nodes} & {n.name for n in pipelines["__default__"].nodes}
+    assert not {n.name for n in pipelines["comparison"].nodes} & {
+        n.name for n in pipelines["__default__"].nodes
+    }
 
 
 def test_stage_runs_of_one_dvc_experiment_are_one_variant(tmp_path):
@@ -109,13 +141,26 @@ def test_stage_runs_of_one_dvc_experiment_are_one_variant(tmp_path):
     stage_runs = {}
     for name, seed in (("exp-a", 1), ("exp-b", 2)):
         for stage in ("stacking", "evaluation"):
-            run(project, stage, deep_merge(base, {"stacking": {"seed": seed, "enabled": ["logreg"]}}))
-            latest = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)[0]
+            run(
+                project,
+                stage,
+                deep_merge(base, {"stacking": {"seed": seed, "enabled": ["logreg"]}}),
+            )
+            latest = client.search_runs(
+                [e.experiment_id for e in client.search_experiments()],
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )[0]
             client.set_tag(latest.info.run_id, "dvc.exp_name", name)
             stage_runs[name, stage] = latest.info.run_id
     run(project, "comparison", {})
     table = pd.read_csv(project.path / "data/08_reporting/comparison/comparison.csv")
     variants = table.drop_duplicates("variant").set_index("variant")
     assert sorted(variants.index) == ["exp-a", "exp-b"]
-    assert variants.loc["exp-a", "run_id"] == stage_runs["exp-a", "evaluation"], "scores from the evaluation stage"
-    assert (variants.loc["exp-a", "stacking.seed"], variants.loc["exp-b", "stacking.seed"]) == (1, 2), "parameters from the stacking stage"
+    assert variants.loc["exp-a", "run_id"] == stage_runs["exp-a", "evaluation"], (
+        "scores from the evaluation stage"
+    )
+    assert (variants.loc["exp-a", "stacking.seed"], variants.loc["exp-b", "stacking.seed"]) == (
+        1,
+        2,
+    ), "parameters from the stacking stage"

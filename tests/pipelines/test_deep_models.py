@@ -33,7 +33,10 @@ def test_deep_models_write_the_prediction_contract(trained):
     assert set(oof["model"]) == {"cnn_bilstm"}
     cv_folds = folds[folds["fold"] >= 0].set_index("epoch_id")["fold"]
     assert (oof.set_index("epoch_id")["fold"].sort_index() == cv_folds.sort_index()).all()
-    assert set(test["epoch_id"]) == set(folds.loc[folds["fold"] == -1, "epoch_id"]) and (test["fold"] == -1).all()
+    assert (
+        set(test["epoch_id"]) == set(folds.loc[folds["fold"] == -1, "epoch_id"])
+        and (test["fold"] == -1).all()
+    )
     assert oof[proba_columns(classes)].sum(axis=1).round(5).eq(1).all()
     model_dir = data / "06_models/cnn_bilstm"
     for name in ("model.pt", "model.onnx", "model.json"):
@@ -50,9 +53,15 @@ def test_saved_final_model_serves_the_test_probabilities(trained):
     data = project.path / "data"
     table = pd.read_parquet(data / "03_primary/epoch_table.parquet")
     folds = pd.read_parquet(data / "05_model_input/folds.parquet")
-    test_rows = table[table["epoch_id"].isin(folds.loc[folds["fold"] == -1, "epoch_id"])].sort_values("epoch_id")
-    proba = predict_proba(data / "06_models/cnn_bilstm", EpochStore(data / "03_primary/epoch_signals"), test_rows)
-    saved = pd.read_parquet(data / "07_model_output/deep_test_probabilities.parquet").set_index("epoch_id")
+    test_rows = table[
+        table["epoch_id"].isin(folds.loc[folds["fold"] == -1, "epoch_id"])
+    ].sort_values("epoch_id")
+    proba = predict_proba(
+        data / "06_models/cnn_bilstm", EpochStore(data / "03_primary/epoch_signals"), test_rows
+    )
+    saved = pd.read_parquet(data / "07_model_output/deep_test_probabilities.parquet").set_index(
+        "epoch_id"
+    )
     classes = sorted(table["label"].dropna().unique())
     expected = saved.loc[test_rows["epoch_id"], proba_columns(classes)].to_numpy()
     assert np.abs(proba - expected).max() < 1e-5
@@ -63,4 +72,6 @@ def test_saved_final_model_serves_the_test_probabilities(trained):
 def test_no_enabled_network_trains_nothing(kedro_project, tiny_sleep_params, merge_params):
     params = merge_params(tiny_sleep_params, {"deep_models": {"enabled": []}})
     kedro_project.run(["data_engineering", "deep_models"], params)
-    assert pd.read_parquet(kedro_project.path / "data/07_model_output/deep_oof_probabilities.parquet").empty
+    assert pd.read_parquet(
+        kedro_project.path / "data/07_model_output/deep_oof_probabilities.parquet"
+    ).empty

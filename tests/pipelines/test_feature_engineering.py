@@ -37,8 +37,13 @@ def test_sleep_features_and_mlflow_metrics(kedro_project, tiny_sleep_params):
 
 
 def test_uea_features_at_a_low_sampling_rate(kedro_project):
-    params = {"dataset": {"format": "uea_ts", "train_path": str(UEA / "BasicMotions_TRAIN.ts"),
-                          "test_path": str(UEA / "BasicMotions_TEST.ts")}}
+    params = {
+        "dataset": {
+            "format": "uea_ts",
+            "train_path": str(UEA / "BasicMotions_TRAIN.ts"),
+            "test_path": str(UEA / "BasicMotions_TEST.ts"),
+        }
+    }
     kedro_project.run(["data_engineering", "feature_engineering"], params=params)
     features = check_features(kedro_project, params)
     assert "dim_0_spectral_relpow_f70_100" in features  # bands as fractions of Nyquist
@@ -49,13 +54,31 @@ def test_seizure_layout_from_a_hand_made_store(kedro_project):
     rng = np.random.default_rng(0)
     arrays = {f"rec{r}": rng.standard_normal((8, 4, 750)).astype(np.float32) for r in range(2)}
     primary = kedro_project.path / "data" / "03_primary"
-    write_epoch_store(primary / "epoch_signals", arrays, sfreq=25.0,
-                      channel_names=["ACC x", "ACC y", "ACC z", "HR"], channel_types=["acc", "acc", "acc", "hr"])
-    table = pd.DataFrame([
-        {"epoch_id": f"{rid}_{i:06d}", "recording_id": rid, "subject_id": rid, "epoch_index": i, "signal_row": i}
-        for rid in arrays for i in range(8)
-    ])
+    write_epoch_store(
+        primary / "epoch_signals",
+        arrays,
+        sfreq=25.0,
+        channel_names=["ACC x", "ACC y", "ACC z", "HR"],
+        channel_types=["acc", "acc", "acc", "hr"],
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "epoch_id": f"{rid}_{i:06d}",
+                "recording_id": rid,
+                "subject_id": rid,
+                "epoch_index": i,
+                "signal_row": i,
+            }
+            for rid in arrays
+            for i in range(8)
+        ]
+    )
     table.to_parquet(primary / "epoch_table.parquet")
     kedro_project.run("feature_engineering")
     features = check_features(kedro_project, None)
-    assert {"acc_magnitude_time_activity_count", "acc_x_spectral_logpow_seizure_main", "hr_time_slope"} <= set(features)
+    assert {
+        "acc_magnitude_time_activity_count",
+        "acc_x_spectral_logpow_seizure_main",
+        "hr_time_slope",
+    } <= set(features)

@@ -54,16 +54,22 @@ def test_outputs_line_up_with_folds(trained_project):
     for model, rows in base.groupby("model"):
         merged = rows.merge(folds, on="epoch_id", suffixes=("", "_true"))
         assert len(merged) == len(cv_ids) and (merged.fold == merged.fold_true).all(), model
-    assert set(catalog.load("base_test_probabilities").groupby("model").epoch_id.apply(frozenset)) == {frozenset(test_ids)}
+    assert set(
+        catalog.load("base_test_probabilities").groupby("model").epoch_id.apply(frozenset)
+    ) == {frozenset(test_ids)}
 
     predictions = catalog.load("model_predictions")
     assert set(predictions.model) == {"hgb", "logreg", "extra_trees", "stack"}
     assert set(predictions.split) == {"oof", "test"}
     manifest = catalog.load("stacking_manifest")
-    assert manifest["base_model_order"] == [m for m in ("logreg", "hgb", "extra_trees") if m in manifest["base_model_order"]]
+    assert manifest["base_model_order"] == [
+        m for m in ("logreg", "hgb", "extra_trees") if m in manifest["base_model_order"]
+    ]
     assert manifest["classes"] == sorted(table.label.dropna().unique())
     assert manifest["stack_selected"] == catalog.load("stack_report")["selected"]
-    assert manifest["training"]["features"]["families"], "inference reuses the training feature parameters"
+    assert manifest["training"]["features"]["families"], (
+        "inference reuses the training feature parameters"
+    )
 
 
 def test_optuna_trials_are_nested_mlflow_runs(trained_project):
@@ -72,7 +78,9 @@ def test_optuna_trials_are_nested_mlflow_runs(trained_project):
     runs = mlflow.search_runs(search_all_experiments=True)
     nested = runs[runs["tags.mlflow.parentRunId"].notna()]
     assert len(nested) >= 2 and "params.C" in nested
-    parent = runs[runs["tags.mlflow.parentRunId"].isna() & runs["metrics.stacking.stack.oof_macro_f1"].notna()]
+    parent = runs[
+        runs["tags.mlflow.parentRunId"].isna() & runs["metrics.stacking.stack.oof_macro_f1"].notna()
+    ]
     assert len(parent) == 1 and set(nested["tags.mlflow.parentRunId"]) == {parent.run_id.iloc[0]}
     assert "metrics.stacking.hgb.fold_fit_seconds" in runs
 
@@ -97,10 +105,15 @@ def test_inference_refuses_a_mismatched_manifest(trained_project):
     path = project.path / "data/06_models/stacking/manifest.json"
     manifest = json.loads(path.read_text())
     model = manifest["required_models"][0]
-    bad = {**manifest, "features_per_model": {**manifest["features_per_model"], model: ["not_a_feature"]}}
+    bad = {
+        **manifest,
+        "features_per_model": {**manifest["features_per_model"], model: ["not_a_feature"]},
+    }
     path.write_text(json.dumps(bad))
     try:
-        with pytest.raises(Exception, match="feature columns named in the stacking manifest are missing"):
+        with pytest.raises(
+            Exception, match="feature columns named in the stacking manifest are missing"
+        ):
             run(project, "inference", params)
     finally:
         path.write_text(json.dumps(manifest))
@@ -122,7 +135,10 @@ def test_deep_predictions_from_other_folds_are_refused(trained_project):
     base = catalog.load("base_oof_probabilities").query("model == 'logreg'").assign(model="cnn")
     moved = base.assign(fold=(base.fold + 1) % 2)
     catalog.save("deep_oof_probabilities", moved)
-    catalog.save("deep_test_probabilities", catalog.load("base_test_probabilities").query("model == 'logreg'").assign(model="cnn"))
+    catalog.save(
+        "deep_test_probabilities",
+        catalog.load("base_test_probabilities").query("model == 'logreg'").assign(model="cnn"),
+    )
     try:
         with pytest.raises(Exception, match="re-run `kedro run --pipelines deep_models`"):
             run(project, "stacking", params)

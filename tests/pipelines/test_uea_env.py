@@ -8,16 +8,26 @@ import pytest
 pytestmark = pytest.mark.integration
 
 UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"
-BASE_MODELS = {"logreg", "minirocket", "multirocket", "tangent_space"}  # conf/uea's stacking.enabled
+BASE_MODELS = {
+    "logreg",
+    "minirocket",
+    "multirocket",
+    "tangent_space",
+}  # conf/uea's stacking.enabled
 # Fewer kernels, one Optuna trial, folds in this process (no worker start-up), fewer resamples.
 FAST = {
-    "dataset": {"train_path": str(UEA / "BasicMotions_TRAIN.ts"), "test_path": str(UEA / "BasicMotions_TEST.ts")},
+    "dataset": {
+        "train_path": str(UEA / "BasicMotions_TRAIN.ts"),
+        "test_path": str(UEA / "BasicMotions_TEST.ts"),
+    },
     "executor": {"n_workers": 1},
-    "stacking": {"base_models": {
-        "logreg": {"search": {"n_trials": 1, "n_startup_trials": 1}},
-        "minirocket": {"params": {"n_kernels": 840}},
-        "multirocket": {"params": {"n_kernels": 168}},
-    }},
+    "stacking": {
+        "base_models": {
+            "logreg": {"search": {"n_trials": 1, "n_startup_trials": 1}},
+            "minirocket": {"params": {"n_kernels": 840}},
+            "multirocket": {"params": {"n_kernels": 168}},
+        }
+    },
     "evaluation": {"bootstrap": {"n_boot": 100}, "comparisons": {"n_permutations": 99}},
 }
 
@@ -34,11 +44,17 @@ def uea_run(tmp_path_factory):
 def test_folds_are_the_train_file_stratified_over_cases(uea_run):
     catalog = uea_run.catalog(FAST, env="uea")
     table = catalog.load("epoch_table").merge(catalog.load("folds"), on="epoch_id")
-    assert (table.recording_id == table.subject_id).all() and table.recording_id.is_unique  # a case = a recording = a subject
-    assert set(table.epoch_id[table.fold == -1]) == set(table.epoch_id[table.source_split == "test"])
+    assert (
+        table.recording_id == table.subject_id
+    ).all() and table.recording_id.is_unique  # a case = a recording = a subject
+    assert set(table.epoch_id[table.fold == -1]) == set(
+        table.epoch_id[table.source_split == "test"]
+    )
     cv = table[table.fold >= 0]
     assert cv.fold.nunique() == 5 and (cv.source_split == "train").all()
-    assert (cv.groupby(["fold", "label"]).size() == 2).all()  # 40 cases, 4 classes: 2 of each class per fold
+    assert (
+        cv.groupby(["fold", "label"]).size() == 2
+    ).all()  # 40 cases, 4 classes: 2 of each class per fold
 
 
 def test_every_base_model_covers_exactly_the_cv_cases(uea_run):
@@ -50,7 +66,9 @@ def test_every_base_model_covers_exactly_the_cv_cases(uea_run):
     for model, rows in oof.groupby("model"):
         assert rows.epoch_id.is_unique and set(rows.epoch_id) == set(cv.index), model
         assert (rows.set_index("epoch_id").fold == cv.reindex(rows.epoch_id)).all(), model
-    assert not any("_ctx_" in c for c in catalog.load("features").columns)  # no context across trials
+    assert not any(
+        "_ctx_" in c for c in catalog.load("features").columns
+    )  # no context across trials
 
 
 def test_stack_is_at_least_as_good_as_its_best_base_model_on_test(uea_run):

@@ -14,7 +14,9 @@ def table(recordings: dict[str, list[int]]) -> pd.DataFrame:
 
 def test_context_never_crosses_a_recording_boundary():
     epochs = table({"r1": [0, 1, 2, 3], "r2": [0, 1, 2, 3]})
-    features = pd.DataFrame({"epoch_id": epochs["epoch_id"], "x_spectral_logpow_a": [1.0] * 4 + [5.0] * 4})
+    features = pd.DataFrame(
+        {"epoch_id": epochs["epoch_id"], "x_spectral_logpow_a": [1.0] * 4 + [5.0] * 4}
+    )
     out = add_context_features(features, epochs, CONFIG)
     np.testing.assert_allclose(out["x_spectral_logpow_a_ctx_cmean3"], [1.0] * 4 + [5.0] * 4)
     np.testing.assert_allclose(out["x_spectral_logpow_a_ctx_pmean2"], [1.0] * 4 + [5.0] * 4)
@@ -38,11 +40,13 @@ def test_past_window_uses_no_future_epoch_and_windows_stop_at_gaps():
 def test_rows_keep_their_order_and_only_configured_columns_get_context():
     epochs = table({"b": [0, 1, 2], "a": [0, 1, 2]})
     shuffled = epochs.iloc[[4, 0, 2, 1, 5, 3]].reset_index(drop=True)
-    features = pd.DataFrame({
-        "epoch_id": shuffled["epoch_id"],
-        "x_spectral_logpow_a": np.arange(6.0),
-        "x_time_std": np.ones(6),
-    })
+    features = pd.DataFrame(
+        {
+            "epoch_id": shuffled["epoch_id"],
+            "x_spectral_logpow_a": np.arange(6.0),
+            "x_time_std": np.ones(6),
+        }
+    )
     out = add_context_features(features, epochs, CONFIG)
     assert list(out["epoch_id"]) == list(shuffled["epoch_id"])
     assert not any(c.startswith("x_time_std_ctx") for c in out)

@@ -15,7 +15,9 @@ def band_power(freqs: np.ndarray, psd: np.ndarray, lo: float, hi: float) -> np.n
     return psd[..., mask].sum(axis=-1) * (freqs[1] - freqs[0])
 
 
-def sine(freq: float, n_epochs: int = 2, n_times: int = 3000, amplitude: float = 10.0) -> np.ndarray:
+def sine(
+    freq: float, n_epochs: int = 2, n_times: int = 3000, amplitude: float = 10.0
+) -> np.ndarray:
     t = np.arange(n_times) / SFREQ
     return np.tile(amplitude * np.sin(2 * np.pi * freq * t), (n_epochs, 1, 1)).astype(np.float32)
 
@@ -27,7 +29,11 @@ def test_band_powers_agree_with_scipy_welch_on_single_epochs(dtype):
     features = extract_features(epochs, SFREQ, ["EEG Fpz-Cz", "EOG"], ["eeg", "eog"], {})
     for i, epoch in enumerate(epochs):
         freqs, psd = welch(epoch[0], SFREQ, nperseg=400, noverlap=200)
-        for band, (lo, hi) in {"delta": (0.5, 4.0), "alpha": (8.0, 12.0), "gamma": (30.0, 45.0)}.items():
+        for band, (lo, hi) in {
+            "delta": (0.5, 4.0),
+            "alpha": (8.0, 12.0),
+            "gamma": (30.0, 45.0),
+        }.items():
             expected = band_power(freqs, psd.astype(np.float64), lo, hi)
             got = 10 ** features.loc[i, f"eeg_fpz_cz_spectral_logpow_{band}"]
             assert got == pytest.approx(expected, rel=1e-6)
@@ -46,7 +52,9 @@ def test_vectorised_welch_matches_scipy(n_times, nperseg):
 
 def test_spectral_summaries_equal_their_definitions_on_the_welch_psd():
     rng = np.random.default_rng(6)
-    epochs = np.cumsum(rng.standard_normal((5, 1, 3000)), axis=-1) + 3 * np.sin(np.arange(3000) * 0.6)
+    epochs = np.cumsum(rng.standard_normal((5, 1, 3000)), axis=-1) + 3 * np.sin(
+        np.arange(3000) * 0.6
+    )
     features = extract_features(epochs, SFREQ, ["eeg"], ["eeg"], {"families": ["spectral"]})
     freqs, psd = welch(epochs[:, 0], SFREQ, nperseg=400, axis=-1)
     broad = (freqs >= 0.5) & (freqs < 45.0)
@@ -56,8 +64,10 @@ def test_spectral_summaries_equal_their_definitions_on_the_welch_psd():
     log_f = np.log10(f) - np.log10(f).mean()
     expected = {
         "eeg_spectral_logpow_total": np.log10(band_power(freqs, psd, 0.5, 45.0)),
-        "eeg_spectral_relpow_theta": band_power(freqs, psd, 4, 8) / band_power(freqs, psd, 0.5, 45.0),
-        "eeg_spectral_ratio_theta_delta": band_power(freqs, psd, 4, 8) / band_power(freqs, psd, 0.5, 4),
+        "eeg_spectral_relpow_theta": band_power(freqs, psd, 4, 8)
+        / band_power(freqs, psd, 0.5, 45.0),
+        "eeg_spectral_ratio_theta_delta": band_power(freqs, psd, 4, 8)
+        / band_power(freqs, psd, 0.5, 4),
         "eeg_spectral_entropy": -(share * np.log(share)).sum(axis=-1) / np.log(broad.sum()),
         "eeg_spectral_peak_freq": f[np.argmax(p, axis=-1)],
         "eeg_spectral_median_freq": f[(cumulative < 0.5 * cumulative[:, -1:]).sum(axis=-1)],

@@ -11,10 +11,17 @@ from epochstack.execution import Executor
 from epochstack.signals.epoch_store import EpochStore, write_epoch_store
 from epochstack.signals.features import DEFAULT_CONFIG, compute_features_for_store
 
-PARAMETERS = Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters_feature_engineering.yml"
+PARAMETERS = (
+    Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters_feature_engineering.yml"
+)
 
 LAYOUTS = {
-    "sleep": (100.0, 3000, ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental"], ["eeg", "eeg", "eog", "emg"]),
+    "sleep": (
+        100.0,
+        3000,
+        ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental"],
+        ["eeg", "eeg", "eog", "emg"],
+    ),
     "seizure": (25.0, 750, ["ACC x", "ACC y", "ACC z", "HR"], ["acc", "acc", "acc", "hr"]),
     "uea": (1.0, 100, ["dim_0", "dim_1", "dim_2"], ["misc", "misc", "misc"]),
     "short": (1.0, 16, ["dim_0", "dim_1"], ["misc", "misc"]),
@@ -22,21 +29,32 @@ LAYOUTS = {
 }
 
 
-def make_store(tmp_path: Path, layout: str, epochs_per_recording=(6, 4), gap_in_first=True, sfreq_known=True):
+def make_store(
+    tmp_path: Path, layout: str, epochs_per_recording=(6, 4), gap_in_first=True, sfreq_known=True
+):
     sfreq, n_times, names, types = LAYOUTS[layout]
     rng = np.random.default_rng(0)
     arrays, rows = {}, []
     for r, n_epochs in enumerate(epochs_per_recording):
         recording_id = f"rec{r}"
-        arrays[recording_id] = (rng.standard_normal((n_epochs, len(names), n_times)) * (1 + r)).astype(np.float32)
+        arrays[recording_id] = (
+            rng.standard_normal((n_epochs, len(names), n_times)) * (1 + r)
+        ).astype(np.float32)
         arrays[recording_id][0, 0] = 0.0  # a flat channel
         index = np.arange(n_epochs) + (np.arange(n_epochs) >= 3) * 2 * (gap_in_first and r == 0)
         rows += [
-            {"epoch_id": f"{recording_id}_{i:06d}", "recording_id": recording_id, "subject_id": f"s{r}",
-             "epoch_index": int(i), "signal_row": row}
+            {
+                "epoch_id": f"{recording_id}_{i:06d}",
+                "recording_id": recording_id,
+                "subject_id": f"s{r}",
+                "epoch_index": int(i),
+                "signal_row": row,
+            }
             for row, i in enumerate(index)
         ]
-    store = write_epoch_store(tmp_path / "epoch_signals", arrays, sfreq=sfreq, channel_names=names, channel_types=types)
+    store = write_epoch_store(
+        tmp_path / "epoch_signals", arrays, sfreq=sfreq, channel_names=names, channel_types=types
+    )
     if not sfreq_known:  # what data_engineering writes for sources without a sampling rate
         info = json.loads((store.path / "info.json").read_text())
         (store.path / "info.json").write_text(json.dumps({**info, "sfreq_known": False}))
@@ -64,14 +82,21 @@ def test_short_epochs_adapt_welch_wavelet_and_permutation_entropy(tmp_path, capl
         features = compute_features_for_store(store, table, {})
     assert "dim_0_wavelet_energy_a1" in features and "dim_0_wavelet_energy_d2" not in features
     assert "dim_0_spectral_relpow_f70_100" in features  # one 16-sample Welch segment
-    assert "dim_0_spectral_relpow_f00_05" not in features and "narrower than the resolution" in caplog.text
+    assert (
+        "dim_0_spectral_relpow_f00_05" not in features
+        and "narrower than the resolution" in caplog.text
+    )
     assert features["dim_1_time_permutation_entropy"].between(0.1, 1.0).all()
 
 
 def test_long_epochs_use_four_second_segments_and_five_wavelet_levels(tmp_path):
     store, table = make_store(tmp_path, "long", epochs_per_recording=(3, 2))
     features = compute_features_for_store(store, table, {"families": ["spectral", "wavelet"]})
-    assert {"eeg_c3_spectral_relpow_gamma", "eeg_c3_spectral_line_noise_ratio_50hz", "emg_chin_wavelet_std_a5"} <= set(features)
+    assert {
+        "eeg_c3_spectral_relpow_gamma",
+        "eeg_c3_spectral_line_noise_ratio_50hz",
+        "emg_chin_wavelet_std_a5",
+    } <= set(features)
     # White noise: each wavelet level holds its share of the bandwidth.
     assert features["emg_chin_wavelet_relenergy_d1"].mean() == pytest.approx(0.5, abs=0.05)
 
@@ -79,9 +104,13 @@ def test_long_epochs_use_four_second_segments_and_five_wavelet_levels(tmp_path):
 def test_local_workers_and_a_dask_local_cluster_give_the_same_table(tmp_path, caplog):
     store, table = make_store(tmp_path, "sleep", epochs_per_recording=(6, 4, 5))
     one = compute_features_for_store(store, table, {})
-    pd.testing.assert_frame_equal(one, compute_features_for_store(store, table, {}, Executor("local", None, 2)))
+    pd.testing.assert_frame_equal(
+        one, compute_features_for_store(store, table, {}, Executor("local", None, 2))
+    )
     with caplog.at_level("INFO"):
-        on_dask = compute_features_for_store(store, table, {}, {"backend": "dask", "address": None, "n_workers": 2})
+        on_dask = compute_features_for_store(
+            store, table, {}, {"backend": "dask", "address": None, "n_workers": 2}
+        )
     pd.testing.assert_frame_equal(one, on_dask)
     assert "dask" in caplog.text
 

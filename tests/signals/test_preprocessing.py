@@ -26,19 +26,26 @@ def make_recording(seconds=120.0, sfreq=100.0, labels=None, events=None, n_chann
 
 
 def test_three_class_mapping_and_unknown_labels():
-    out = pp.map_labels(np.array(["W", "N1", "N2", "N3", "REM", "?", None, "Movement"], dtype=object), "three_class")
+    out = pp.map_labels(
+        np.array(["W", "N1", "N2", "N3", "REM", "?", None, "Movement"], dtype=object), "three_class"
+    )
     assert list(out) == ["Wake", "NREM", "NREM", "NREM", "REM", None, None, None]
 
 
 def test_labels_of_another_vocabulary_pass_through_but_never_join_mapped_classes():
     classes = np.array(["Standing", "Running", "?"], dtype=object)
     assert list(pp.map_labels(classes, "three_class")) == ["Standing", "Running", None]
-    with pytest.raises(InputDataError, match=r"night.csv: labels \['Deep'\] are not in dataset.label_mapping 'three_class'"):
+    with pytest.raises(
+        InputDataError,
+        match=r"night.csv: labels \['Deep'\] are not in dataset.label_mapping 'three_class'",
+    ):
         pp.map_labels(np.array(["W", "Deep", "N2"], dtype=object), "three_class", "night.csv")
 
 
 def test_classes_of_two_vocabularies_across_recordings_are_refused():
-    table = pd.DataFrame({"recording_id": ["a", "a", "b", "b"], "label": ["Wake", "NREM", "Deep", None]})
+    table = pd.DataFrame(
+        {"recording_id": ["a", "a", "b", "b"], "label": ["Wake", "NREM", "Deep", None]}
+    )
     with pytest.raises(InputDataError, match=r"recordings \['b'\]: labels \['Deep'\]"):
         pp.check_mapped_classes(table, "three_class")
     pp.check_mapped_classes(table.assign(label=["Wake", "NREM", "REM", None]), "three_class")
@@ -79,7 +86,9 @@ def test_bandpass_is_zero_phase_and_removes_out_of_band_power():
     sfreq = 100.0
     t = np.arange(0, 20, 1 / sfreq)
     ten, forty = np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 40 * t)
-    out = pp.filter_signals(np.stack([ten + forty]), sfreq, ["eeg"], {"eeg": {"l_freq": 0.3, "h_freq": 20.0}})[0]
+    out = pp.filter_signals(
+        np.stack([ten + forty]), sfreq, ["eeg"], {"eeg": {"l_freq": 0.3, "h_freq": 20.0}}
+    )[0]
     mid = slice(500, -500)  # 5 s from the edges: the 0.3 Hz high-pass rings that long
     np.testing.assert_allclose(out[mid], ten[mid], atol=0.02)  # no phase shift, 40 Hz gone
     f, p = signal.welch(out, fs=sfreq, nperseg=400)
@@ -89,7 +98,9 @@ def test_bandpass_is_zero_phase_and_removes_out_of_band_power():
 def test_filters_apply_per_channel_type_only():
     sfreq = 100.0
     x = np.random.default_rng(1).normal(size=(2, 2000)).astype(np.float32)
-    out = pp.filter_signals(x, sfreq, ["eeg", "acc"], {"eeg": {"l_freq": 1.0, "h_freq": 10.0}, "acc": {}})
+    out = pp.filter_signals(
+        x, sfreq, ["eeg", "acc"], {"eeg": {"l_freq": 1.0, "h_freq": 10.0}, "acc": {}}
+    )
     np.testing.assert_array_equal(out[1], x[1])
     assert not np.allclose(out[0], x[0])
 
@@ -102,7 +113,10 @@ def test_resample_changes_rate_and_length():
 def test_nan_run_is_reported_with_channel_and_time():
     rec = make_recording(seconds=60)
     rec.signals[1, 1000:1500] = np.nan
-    with pytest.raises(InputDataError, match=r"rec-1.edf: channel 'EEG 1' has NaN/inf samples from 10.00 s \(5.00 s long"):
+    with pytest.raises(
+        InputDataError,
+        match=r"rec-1.edf: channel 'EEG 1' has NaN/inf samples from 10.00 s \(5.00 s long",
+    ):
         pp.validate_recording(rec)
 
 
@@ -113,7 +127,9 @@ def test_hypnogram_that_does_not_cover_the_recording_is_rejected():
 
 
 def test_missing_channel_lists_the_available_ones():
-    with pytest.raises(InputDataError, match=r"channel\(s\) \['EMG'\] not found; available: \['EEG 0', 'EEG 1'\]"):
+    with pytest.raises(
+        InputDataError, match=r"channel\(s\) \['EMG'\] not found; available: \['EEG 0', 'EEG 1'\]"
+    ):
         pp.pick_channels(make_recording(), ["EEG 0", "EMG"])
 
 
@@ -128,7 +144,11 @@ def test_artefact_flags():
     epochs[1, 0] = 0.0  # flat line
     epochs[2, 1] = np.clip(epochs[2, 1] * 10, -50, 50)  # clipped
     epochs[3, 0, 10] = 2000.0  # extreme
-    flags = pp.artefact_flags(epochs, ["eeg", "eeg"], {"flat_std": 0.01, "clip_fraction": 0.05, "extreme_abs": {"eeg": 500}})
+    flags = pp.artefact_flags(
+        epochs,
+        ["eeg", "eeg"],
+        {"flat_std": 0.01, "clip_fraction": 0.05, "extreme_abs": {"eeg": 500}},
+    )
     assert list(flags["flag_flat"]) == [False, True, False, False]
     assert list(flags["flag_clipped"]) == [False, False, True, False]
     assert list(flags["flag_extreme"]) == [False, False, False, True]

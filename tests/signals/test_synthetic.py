@@ -56,7 +56,9 @@ def test_a_subject_does_not_depend_on_how_many_there_are():
     four = synthetic_recordings("sleep", 4, 0.25, None, seed=5)
     eight = synthetic_recordings("sleep", 8, 0.25, None, seed=5)
     assert list(four) == [f"sub-{i:03d}_night-1" for i in range(4)] and len(eight) == 8
-    np.testing.assert_array_equal(four["sub-003_night-1"]().signals, eight["sub-003_night-1"]().signals)
+    np.testing.assert_array_equal(
+        four["sub-003_night-1"]().signals, eight["sub-003_night-1"]().signals
+    )
 
 
 def test_sources_are_lazy_picklable_and_use_the_task_rate():
@@ -89,7 +91,9 @@ def test_layout_units_and_labels_cover_the_recording(nights):
 @pytest.mark.parametrize("difficulty", ["realistic", "easy"])
 def test_short_recordings_still_hold_wake_nrem_and_rem(difficulty):
     for i in range(6):
-        labels = set(generate_sleep_recording(i, hours=0.5, seed=7, difficulty=difficulty).epoch_labels)
+        labels = set(
+            generate_sleep_recording(i, hours=0.5, seed=7, difficulty=difficulty).epoch_labels
+        )
         assert "W" in labels and "REM" in labels and labels & {"N1", "N2", "N3"}
 
 
@@ -115,7 +119,9 @@ def test_scorer_noise_only_touches_stage_changes_and_n1():
 
 def test_stage_physiology(nights):
     emg_rms = _by_stage(nights, lambda e: e[:, 3].std(axis=-1))
-    assert emg_rms["REM"] < 0.75 * emg_rms["N2"] < 0.75 * emg_rms["W"]  # wake tone highest, REM atonia
+    assert (
+        emg_rms["REM"] < 0.75 * emg_rms["N2"] < 0.75 * emg_rms["W"]
+    )  # wake tone highest, REM atonia
     assert emg_rms["REM"] < 0.35 * emg_rms["W"]
 
     delta = _by_stage(nights, lambda e: _band_power(e[:, 0], 0.5, 2.0))
@@ -125,7 +131,9 @@ def test_stage_physiology(nights):
     alpha_fpz = _by_stage(nights, lambda e: _band_power(e[:, 0], 8.0, 12.0))
     assert alpha_pz["W"] > 3 * alpha_pz["N3"] and alpha_pz["W"] > alpha_fpz["W"]  # occipital alpha
 
-    sigma = _by_stage(nights, lambda e: _band_power(e[:, 0], 12.0, 15.0) / _band_power(e[:, 0], 4.0, 8.0))
+    sigma = _by_stage(
+        nights, lambda e: _band_power(e[:, 0], 12.0, 15.0) / _band_power(e[:, 0], 4.0, 8.0)
+    )
     assert sigma["N2"] > 1.5 * sigma["REM"]  # spindles
 
     theta = _by_stage(nights, lambda e: _band_power(e[:, 0], 4.0, 8.0))
@@ -147,7 +155,11 @@ def test_synthesized_noise_has_the_requested_rms():
     n, freqs = 60_000, sn.bin_frequencies(SFREQ)
     times = sn.frame_centres_s(n, SFREQ)
     rms = np.where(times < 300, 5.0, 20.0)[:, None]  # a step in amplitude halfway
-    x = sn.synthesize(sn.random_coefficients(rng, len(times), len(freqs)), sn.mix_amplitude(rms, sn.band(freqs, 4, 8)[None]), n)
+    x = sn.synthesize(
+        sn.random_coefficients(rng, len(times), len(freqs)),
+        sn.mix_amplitude(rms, sn.band(freqs, 4, 8)[None]),
+        n,
+    )
     assert x.std(where=np.arange(n) < 28_000) == pytest.approx(5.0, rel=0.1)
     assert x.std(where=np.arange(n) > 32_000) == pytest.approx(20.0, rel=0.1)
     f, psd = signal.welch(x, fs=SFREQ, nperseg=400)

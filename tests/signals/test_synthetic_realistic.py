@@ -19,7 +19,9 @@ def _epochs(rec):
 
 
 def _nights(difficulty, n=3, hours=3.0):
-    return [generate_sleep_recording(i, hours=hours, seed=21, difficulty=difficulty) for i in range(n)]
+    return [
+        generate_sleep_recording(i, hours=hours, seed=21, difficulty=difficulty) for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +58,22 @@ def _median_kurtosis(nights, stage) -> float:
 
 
 def test_nights_never_end_an_epoch_short_issue_10():
-    rec = generate_sleep_recording(136, hours=8.0, sfreq=SFREQ, seed=42, difficulty="easy")  # crashed before
+    rec = generate_sleep_recording(
+        136, hours=8.0, sfreq=SFREQ, seed=42, difficulty="easy"
+    )  # crashed before
     assert len(rec.epoch_labels) == 960 and rec.n_samples == 960 * 3000
     # Hypnograms alone (cheap): every subject and night length up to 12 h fills the night exactly.
     for hours in (6.0, 8.0, 10.0, 12.0):
         n_epochs = int(hours * 120)
         for subject in range(300):
             rng = np.random.default_rng(np.random.SeedSequence([42, subject]))
-            easy = ss.simulate_hypnogram(rng, n_epochs, cycle_min=ss.SleepSubject.draw(rng).cycle_min)
+            easy = ss.simulate_hypnogram(
+                rng, n_epochs, cycle_min=ss.SleepSubject.draw(rng).cycle_min
+            )
             group = sr.population_named(None)
-            real = sr.simulate_night_hypnogram(rng, n_epochs, sr.NightSubject.draw(rng, group), group)
+            real = sr.simulate_night_hypnogram(
+                rng, n_epochs, sr.NightSubject.draw(rng, group), group
+            )
             assert len(easy) == len(real) == n_epochs
 
 
@@ -81,7 +89,11 @@ def test_whole_nights_have_wake_at_both_ends_and_adult_proportions():
     share = np.mean(props, axis=0)
     sleep = 1 - share[W]
     assert set(first) == set(last) == {W}  # lights out and lights on awake
-    assert 0.03 < share[N1] / sleep < 0.10 and 0.10 < share[N3] / sleep < 0.22 and 0.17 < share[REM] / sleep < 0.27
+    assert (
+        0.03 < share[N1] / sleep < 0.10
+        and 0.10 < share[N3] / sleep < 0.22
+        and 0.17 < share[REM] / sleep < 0.27
+    )
     assert 0.05 < share[W] < 0.20
 
 
@@ -127,13 +139,22 @@ def test_stage_physiology(realistic):
     assert alpha["W"] > 2 * alpha["N3"]
     sigma = by_stage(lambda e: power(e[:, 0], 11.0, 15.0) / power(e[:, 0], 4.0, 8.0))
     assert sigma["N2"] > 1.5 * sigma["REM"]
-    assert np.median(np.ptp(np.concatenate([_epochs(r)[r.epoch_labels == "N3", 0] for r in realistic]), axis=-1)) > 75
+    assert (
+        np.median(
+            np.ptp(
+                np.concatenate([_epochs(r)[r.epoch_labels == "N3", 0] for r in realistic]), axis=-1
+            )
+        )
+        > 75
+    )
 
 
 def test_ground_truth_and_scorer_labels():
     night = simulate_sleep_night(4, hours=3.0, seed=2)
     scored = night.recording.epoch_labels
-    assert len(night.true_stages) == len(scored) == len(night.movement_time) == len(night.unscorable)
+    assert (
+        len(night.true_stages) == len(scored) == len(night.movement_time) == len(night.unscorable)
+    )
     agreement = np.mean(np.array(STAGES)[night.true_stages] == scored)
     assert 0.8 < agreement < 1.0  # a scorer disagrees near stage changes, not everywhere
     assert night.true_stages.min() >= W and night.true_stages.max() <= REM
@@ -142,13 +163,19 @@ def test_ground_truth_and_scorer_labels():
 
 def test_difficulty_and_population_reach_the_generator_and_bad_values_name_the_key():
     realistic = synthetic_recordings("sleep", 1, 0.25, None, seed=3)["sub-000_night-1"]()
-    easy = synthetic_recordings("sleep", 1, 0.25, None, seed=3, difficulty="easy")["sub-000_night-1"]()
-    older = synthetic_recordings("sleep", 1, 0.25, None, seed=3, population="older")["sub-000_night-1"]()
+    easy = synthetic_recordings("sleep", 1, 0.25, None, seed=3, difficulty="easy")[
+        "sub-000_night-1"
+    ]()
+    older = synthetic_recordings("sleep", 1, 0.25, None, seed=3, population="older")[
+        "sub-000_night-1"
+    ]()
     assert not np.array_equal(realistic.signals, easy.signals)
     assert not np.array_equal(realistic.signals, older.signals)
     with pytest.raises(ParameterError, match=r"dataset\.synthetic\.difficulty"):
         generate_sleep_recording(0, hours=0.5, difficulty="hard")
-    with pytest.raises(ParameterError, match=r"dataset\.synthetic\.population.*'adult', 'older', 'young'"):
+    with pytest.raises(
+        ParameterError, match=r"dataset\.synthetic\.population.*'adult', 'older', 'young'"
+    ):
         generate_sleep_recording(0, hours=0.5, population="teen")
     with pytest.raises(ParameterError, match=r"dataset\.synthetic\.population.*realistic"):
         generate_sleep_recording(0, hours=0.5, difficulty="easy", population="older")

@@ -59,18 +59,24 @@ def test_seizures_are_inside_the_recording_and_last_20_to_120_s(recordings):
     for rec in recordings:
         events = rec.events
         assert len(events) >= 1 and set(events.label) == {"seizure"}
-        assert (events.onset_s > 0).all() and (events.onset_s + events.duration_s < rec.duration_s).all()
+        assert (events.onset_s > 0).all() and (
+            events.onset_s + events.duration_s < rec.duration_s
+        ).all()
         assert events.duration_s.between(20, 120).all()
 
 
 def test_rhythmic_mimics_are_present_but_not_labelled(recordings):
     labelled = unlabelled_rhythmic = 0
     for rec in recordings:
-        assert _seizure_mask(rec).sum() / rec.sfreq == pytest.approx(rec.events.duration_s.sum(), abs=len(rec.events))
+        assert _seizure_mask(rec).sum() / rec.sfreq == pytest.approx(
+            rec.events.duration_s.sum(), abs=len(rec.events)
+        )
         labelled += len(rec.events)
         windows = np.arange(0, rec.duration_s - 30, 30)
         power = np.array([_magnitude_band_power(rec, s, s + 30) for s in windows])
-        seizure = np.array([_seizure_mask(rec)[int(s * SFREQ) : int((s + 30) * SFREQ)].any() for s in windows])
+        seizure = np.array(
+            [_seizure_mask(rec)[int(s * SFREQ) : int((s + 30) * SFREQ)].any() for s in windows]
+        )
         unlabelled_rhythmic += int((power[~seizure] > 20 * np.median(power)).sum())
     # brushing, clapping, shaking and movement bursts: strong 3-8 Hz movement with no event
     assert unlabelled_rhythmic > labelled
@@ -80,7 +86,9 @@ def test_rhythmic_mimics_are_present_but_not_labelled(recordings):
 def test_seizures_have_rhythmic_movement_and_raise_heart_rate(recordings):
     for rec in recordings:
         rest_hr = np.median(rec.signals[3])
-        quiet = np.median([_magnitude_band_power(rec, s, s + 30) for s in range(0, int(rec.duration_s) - 30, 30)])
+        quiet = np.median(
+            [_magnitude_band_power(rec, s, s + 30) for s in range(0, int(rec.duration_s) - 30, 30)]
+        )
         for onset, duration in zip(rec.events.onset_s, rec.events.duration_s, strict=True):
             assert _magnitude_band_power(rec, onset, onset + duration) > 20 * quiet
             during = rec.signals[3, int(onset * SFREQ) : int((onset + duration) * SFREQ)]

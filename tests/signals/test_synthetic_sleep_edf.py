@@ -26,10 +26,20 @@ def folder(tmp_path_factory):
 
 def test_files_are_named_and_laid_out_like_sleep_edf(folder):
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["SC4001E0-PSG.edf", "SC4001EC-Hypnogram.edf", "SC4011E0-PSG.edf", "SC4011EC-Hypnogram.edf"]
+    assert names == [
+        "SC4001E0-PSG.edf",
+        "SC4001EC-Hypnogram.edf",
+        "SC4011E0-PSG.edf",
+        "SC4011EC-Hypnogram.edf",
+    ]
     psg = edfio.read_edf(folder / "SC4001E0-PSG.edf")
     rates = {s.label: s.sampling_frequency for s in psg.signals}
-    assert rates == {"EEG Fpz-Cz": 100.0, "EEG Pz-Oz": 100.0, "EOG horizontal": 100.0, "EMG submental": 1.0}
+    assert rates == {
+        "EEG Fpz-Cz": 100.0,
+        "EEG Pz-Oz": 100.0,
+        "EOG horizontal": 100.0,
+        "EMG submental": 1.0,
+    }
     assert psg.data_record_duration == 30 and psg.duration == 1.5 * 3600
     texts = set()
     for hypnogram in folder.glob("*-Hypnogram.edf"):
@@ -60,7 +70,9 @@ def test_hypnogram_scores_rk_stages_movement_and_unscorable_epochs():
     assert (texts[night.movement_time] == "Movement time").all()
 
 
-def test_reader_pairs_the_files_interpolates_the_envelope_and_counts_unstaged_epochs(folder, caplog):
+def test_reader_pairs_the_files_interpolates_the_envelope_and_counts_unstaged_epochs(
+    folder, caplog
+):
     loaders = read_edf_recordings(folder)
     assert sorted(loaders) == ["SC4001E0", "SC4011E0"]
     with caplog.at_level(logging.WARNING, logger="epochstack.io.edf"):
@@ -73,18 +85,30 @@ def test_reader_pairs_the_files_interpolates_the_envelope_and_counts_unstaged_ep
     assert set(rec.epoch_labels) - {None} <= {"W", "N1", "N2", "N3", "REM"}
     n_unstaged = sum(label is None for label in rec.epoch_labels)
     assert n_unstaged >= 1
-    assert re.search(rf"SC4001E0: {n_unstaged} of 180 epochs carry no sleep stage \(.*'Sleep stage \?': \d", caplog.text)
+    assert re.search(
+        rf"SC4001E0: {n_unstaged} of 180 epochs carry no sleep stage \(.*'Sleep stage \?': \d",
+        caplog.text,
+    )
 
 
-def test_sleep_edf_env_gives_five_aasm_classes_and_excludes_unstaged_epochs(kedro_project, tmp_path):
+def test_sleep_edf_env_gives_five_aasm_classes_and_excludes_unstaged_epochs(
+    kedro_project, tmp_path
+):
     write_sleep_edf_folder(tmp_path / "sc", n_subjects=4, hours=1.0, seed=3)
-    params = {"dataset": {"edf": {"path": str(tmp_path / "sc")}}, "splits": {"n_test_subjects": 1, "n_folds": 3}}
+    params = {
+        "dataset": {"edf": {"path": str(tmp_path / "sc")}},
+        "splits": {"n_test_subjects": 1, "n_folds": 3},
+    }
     kedro_project.run(["data_engineering"], params, env="sleep_edf")
     catalog = kedro_project.catalog(params, env="sleep_edf")
     table = catalog.load("epoch_table")
     report = catalog.load("data_quality_report")
-    assert set(table.label) <= {"W", "N1", "N2", "N3", "REM"} and {"W", "N2", "N3", "REM"} <= set(table.label)
-    assert report["excluded_by_reason"]["unknown_label"] >= 2 and report["n_epochs_kept"] == len(table)
+    assert set(table.label) <= {"W", "N1", "N2", "N3", "REM"} and {"W", "N2", "N3", "REM"} <= set(
+        table.label
+    )
+    assert report["excluded_by_reason"]["unknown_label"] >= 2 and report["n_epochs_kept"] == len(
+        table
+    )
     assert report["channel_names"] == ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental"]
 
 

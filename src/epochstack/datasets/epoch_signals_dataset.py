@@ -32,11 +32,20 @@ class EpochSignalsDataset(AbstractDataset[dict | StagedEpochStore | EpochStore, 
         if isinstance(data, EpochStore):
             if data.path.resolve() == self._path.resolve():
                 return
-            data = {"epochs": {rid: data[rid] for rid in data.recording_ids}, "sfreq": data.sfreq, "sfreq_known": data.sfreq_known,
-                    "channel_names": data.channel_names, "channel_types": data.channel_types}
+            data = {
+                "epochs": {rid: data[rid] for rid in data.recording_ids},
+                "sfreq": data.sfreq,
+                "sfreq_known": data.sfreq_known,
+                "channel_names": data.channel_names,
+                "channel_types": data.channel_types,
+            }
         write_epoch_store(
-            self._path, data["epochs"], sfreq=data["sfreq"], channel_names=data["channel_names"],
-            channel_types=data["channel_types"], sfreq_known=data.get("sfreq_known", True),
+            self._path,
+            data["epochs"],
+            sfreq=data["sfreq"],
+            channel_names=data["channel_names"],
+            channel_types=data["channel_types"],
+            sfreq_known=data.get("sfreq_known", True),
         )
 
     def _exists(self) -> bool:

@@ -20,15 +20,24 @@ def expected_calibration_error(is_class: np.ndarray, proba: np.ndarray, n_bins: 
     return float(np.abs(observed - predicted).sum() / len(proba))
 
 
-def ece_per_class(y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10) -> dict[str, float]:
+def ece_per_class(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10
+) -> dict[str, float]:
     """One-vs-rest ECE of every class (``y_true`` integer codes, ``proba`` (n, K))."""
-    return {c: expected_calibration_error(y_true == k, proba[:, k], n_bins) for k, c in enumerate(classes)}
+    return {
+        c: expected_calibration_error(y_true == k, proba[:, k], n_bins)
+        for k, c in enumerate(classes)
+    }
 
 
-def reliability_curves(y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def reliability_curves(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per class: (mean predicted probability, observed frequency) of the non-empty uniform bins."""
     curves = {}
     for k, c in enumerate(classes):
-        observed, predicted = calibration_curve(y_true == k, proba[:, k], n_bins=n_bins, strategy="uniform", pos_label=True)
+        observed, predicted = calibration_curve(
+            y_true == k, proba[:, k], n_bins=n_bins, strategy="uniform", pos_label=True
+        )
         curves[c] = (predicted, observed)
     return curves

@@ -31,20 +31,30 @@ from epochstack.evaluation.metrics import (
 )
 
 
-def paired_permutation_p_value(cms_a: np.ndarray, cms_b: np.ndarray, metric: str, n_permutations: int, seed: int) -> float:
+def paired_permutation_p_value(
+    cms_a: np.ndarray, cms_b: np.ndarray, metric: str, n_permutations: int, seed: int
+) -> float:
     """Two-sided p-value of the pooled ``metric`` difference between models a and b, swapping the
     two models' confusion matrices ``(n_subjects, K, K)`` subject by subject."""
     stacked = np.concatenate([cms_a, cms_b])
     n_subjects = len(cms_a)
 
     def pooled_difference(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
-        return scores_from_confusion(stacked[a].sum(axis=-3))[metric] - scores_from_confusion(stacked[b].sum(axis=-3))[metric]
+        return (
+            scores_from_confusion(stacked[a].sum(axis=-3))[metric]
+            - scores_from_confusion(stacked[b].sum(axis=-3))[metric]
+        )
 
     if np.array_equal(cms_a, cms_b):
         return 1.0
     result = permutation_test(
-        (np.arange(n_subjects), np.arange(n_subjects) + n_subjects), pooled_difference, permutation_type="samples",
-        vectorized=True, n_resamples=n_permutations, alternative="two-sided", rng=seed,
+        (np.arange(n_subjects), np.arange(n_subjects) + n_subjects),
+        pooled_difference,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_permutations,
+        alternative="two-sided",
+        rng=seed,
     )
     return float(result.pvalue)
 
@@ -72,7 +82,10 @@ def paired_comparison(
         raise ValueError(f"comparison metrics {unknown} are not among {list(CONFUSION_SCORES)}.")
     _, cms_a = subject_confusions(y_true, pred_a, subjects, n_classes)
     _, cms_b = subject_confusions(y_true, pred_b, subjects, n_classes)
-    pooled_a, pooled_b = scores_from_confusion(cms_a.sum(axis=0)), scores_from_confusion(cms_b.sum(axis=0))
+    pooled_a, pooled_b = (
+        scores_from_confusion(cms_a.sum(axis=0)),
+        scores_from_confusion(cms_b.sum(axis=0)),
+    )
     per_subject_a, per_subject_b = scores_from_confusion(cms_a), scores_from_confusion(cms_b)
     n_subjects = len(cms_a)
     ci_reason = too_few_subjects(n_subjects, bootstrap["min_subjects"])
@@ -84,7 +97,9 @@ def paired_comparison(
     for name in metrics:
         differences = per_subject_a[name] - per_subject_b[name]
         if ci_reason is None:
-            ci_low, ci_high = percentile_interval(replicates_a[name] - replicates_b[name], bootstrap["level"])
+            ci_low, ci_high = percentile_interval(
+                replicates_a[name] - replicates_b[name], bootstrap["level"]
+            )
         else:
             ci_low = ci_high = None
         entry = {

@@ -36,23 +36,36 @@ def detection_table(
     features. ``epoch_features`` has one row per timeline row (numeric columns)."""
     starts, lengths = active_runs(active, timeline.segments)
     run_of_row = np.repeat(np.arange(len(starts)), lengths)
-    rows = np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths, strict=True)]) if len(starts) else np.array([], dtype=np.int64)
+    rows = (
+        np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths, strict=True)])
+        if len(starts)
+        else np.array([], dtype=np.int64)
+    )
     recording = timeline.recording_ids[starts]
     onset = timeline.t_start_s[starts]
-    offset = np.array([timeline.t_end_s[s : s + n].max() for s, n in zip(starts, lengths, strict=True)])
+    offset = np.array(
+        [timeline.t_end_s[s : s + n].max() for s, n in zip(starts, lengths, strict=True)]
+    )
     proba = pd.Series(np.asarray(positive_proba, dtype=float)[rows]).groupby(run_of_row)
-    table = pd.DataFrame({
-        "recording_id": recording,
-        "onset_s": onset,
-        "offset_s": offset,
-        "fold": np.asarray(folds)[starts],
-        "is_true": [overlaps_any((a, b), widened(timeline.reference[r], *tolerance_s)) for r, a, b in zip(recording, onset, offset, strict=True)],
-        "duration_s": offset - onset,
-        "n_epochs": lengths,
-        "proba_peak": proba.max().to_numpy() if len(rows) else [],
-        "proba_mean": proba.mean().to_numpy() if len(rows) else [],
-    })
-    aggregated = epoch_features.iloc[rows].reset_index(drop=True).groupby(run_of_row).agg(aggregations)
+    table = pd.DataFrame(
+        {
+            "recording_id": recording,
+            "onset_s": onset,
+            "offset_s": offset,
+            "fold": np.asarray(folds)[starts],
+            "is_true": [
+                overlaps_any((a, b), widened(timeline.reference[r], *tolerance_s))
+                for r, a, b in zip(recording, onset, offset, strict=True)
+            ],
+            "duration_s": offset - onset,
+            "n_epochs": lengths,
+            "proba_peak": proba.max().to_numpy() if len(rows) else [],
+            "proba_mean": proba.mean().to_numpy() if len(rows) else [],
+        }
+    )
+    aggregated = (
+        epoch_features.iloc[rows].reset_index(drop=True).groupby(run_of_row).agg(aggregations)
+    )
     aggregated.columns = [f"{feature}_{how}" for feature, how in aggregated.columns]
     return pd.concat([table, aggregated.reset_index(drop=True)], axis=1)
 
@@ -62,7 +75,9 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in DETECTION_COLUMNS]
 
 
-def keep_decisions(train: pd.DataFrame, apply: pd.DataFrame, settings: dict, seed: int) -> tuple[np.ndarray, bool]:
+def keep_decisions(
+    train: pd.DataFrame, apply: pd.DataFrame, settings: dict, seed: int
+) -> tuple[np.ndarray, bool]:
     """Keep (True) or drop each detection of ``apply``, by a random forest fitted on ``train``.
 
     With only one kind of detection (all true or all false) in ``train`` there is nothing to
@@ -74,12 +89,17 @@ def keep_decisions(train: pd.DataFrame, apply: pd.DataFrame, settings: dict, see
         return np.ones(len(apply), dtype=bool), True
     columns = feature_columns(train)
     forest = RandomForestClassifier(
-        n_estimators=settings["n_estimators"], min_samples_leaf=settings["min_samples_leaf"],
-        class_weight="balanced", random_state=seed, n_jobs=1,
+        n_estimators=settings["n_estimators"],
+        min_samples_leaf=settings["min_samples_leaf"],
+        class_weight="balanced",
+        random_state=seed,
+        n_jobs=1,
     )
     forest.fit(train[columns].to_numpy(dtype=float), train["is_true"].to_numpy(dtype=bool))
     true_column = list(forest.classes_).index(True)
-    return forest.predict_proba(apply[columns].to_numpy(dtype=float))[:, true_column] >= settings["keep_threshold"], False
+    return forest.predict_proba(apply[columns].to_numpy(dtype=float))[:, true_column] >= settings[
+        "keep_threshold"
+    ], False
 
 
 def cross_fitted_keep(table: pd.DataFrame, settings: dict, seed: int) -> tuple[np.ndarray, int]:
@@ -97,4 +117,7 @@ def cross_fitted_keep(table: pd.DataFrame, settings: dict, seed: int) -> tuple[n
 def kept_events(table: pd.DataFrame, keep: np.ndarray) -> dict[str, list[tuple[float, float]]]:
     """The kept detections as events per recording."""
     kept = table[keep]
-    return {rid: list(zip(g["onset_s"].tolist(), g["offset_s"].tolist(), strict=True)) for rid, g in kept.groupby("recording_id")}
+    return {
+        rid: list(zip(g["onset_s"].tolist(), g["offset_s"].tolist(), strict=True))
+        for rid, g in kept.groupby("recording_id")
+    }

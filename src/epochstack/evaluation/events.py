@@ -48,24 +48,45 @@ def _rates(tp: float, fp: float, n_reference: float, duration_s: float) -> dict[
     }
 
 
-def any_overlap_counts(detections: RecordingDetections, params: EventScoring.Parameters) -> tuple[int, int, int]:
+def any_overlap_counts(
+    detections: RecordingDetections, params: EventScoring.Parameters
+) -> tuple[int, int, int]:
     """(true positives, false alarms, reference events) of one recording, by timescoring (szCORE)."""
-    end = max([detections.duration_s, *(e[1] for e in detections.reference), *(e[1] for e in detections.detected)])
+    end = max(
+        [
+            detections.duration_s,
+            *(e[1] for e in detections.reference),
+            *(e[1] for e in detections.detected),
+        ]
+    )
     n_seconds = max(1, math.ceil(end))
     # The 1 Hz Annotation only sets the timeline's length: EventScoring re-rasterises the event
     # lists at its own 10 Hz.
-    scores = EventScoring(Annotation(detections.reference, 1, n_seconds), Annotation(detections.detected, 1, n_seconds), params)
+    scores = EventScoring(
+        Annotation(detections.reference, 1, n_seconds),
+        Annotation(detections.detected, 1, n_seconds),
+        params,
+    )
     return int(scores.tp), int(scores.fp), int(scores.refTrue)
 
 
-def szcore_scores(recordings: list[RecordingDetections], params: EventScoring.Parameters) -> dict[str, float]:
+def szcore_scores(
+    recordings: list[RecordingDetections], params: EventScoring.Parameters
+) -> dict[str, float]:
     """szCORE any-overlap event scoring (timescoring) summed over recordings; FA/24 h over scored time."""
-    return _summed_scores([any_overlap_counts(r, params) for r in recordings], sum(r.duration_s for r in recordings))
+    return _summed_scores(
+        [any_overlap_counts(r, params) for r in recordings], sum(r.duration_s for r in recordings)
+    )
 
 
 def _summed_scores(counts: list[tuple[int, int, int]], duration_s: float) -> dict[str, float]:
     tp, fp, n_ref = np.sum(counts, axis=0) if counts else (0, 0, 0)
-    return {**_rates(tp, fp, n_ref, duration_s), "n_reference_events": int(n_ref), "n_false_alarms": int(fp), "hours": duration_s / 3600}
+    return {
+        **_rates(tp, fp, n_ref, duration_s),
+        "n_reference_events": int(n_ref),
+        "n_false_alarms": int(fp),
+        "hours": duration_s / 3600,
+    }
 
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -109,7 +130,11 @@ def taes_counts(reference: Events, detected: Events) -> tuple[float, float, floa
         hit, false_alarm = _hit_and_false_alarm(ref, detected[j])
         ref_open[i] = hyp_open[j] = False
         if detected[j][1] >= ref[1]:  # one detection over this event and maybe the next ones
-            later = [k for k in range(i + 1, len(reference)) if ref_open[k] and _overlaps(reference[k], detected[j])]
+            later = [
+                k
+                for k in range(i + 1, len(reference))
+                if ref_open[k] and _overlaps(reference[k], detected[j])
+            ]
             for k in later:
                 ref_open[k] = False
             misses += len(later)
@@ -125,15 +150,28 @@ def taes_counts(reference: Events, detected: Events) -> tuple[float, float, floa
 
 def taes_scores(recordings: list[RecordingDetections]) -> dict[str, float]:
     """TAES sensitivity, precision, F1 and false alarms per 24 h (scored time), summed over recordings."""
-    hits, misses, false_alarms = np.sum([taes_counts(r.reference, r.detected) for r in recordings], axis=0) if recordings else (0, 0, 0)
-    return _rates(float(hits), float(false_alarms), float(hits + misses), sum(r.duration_s for r in recordings))
+    hits, misses, false_alarms = (
+        np.sum([taes_counts(r.reference, r.detected) for r in recordings], axis=0)
+        if recordings
+        else (0, 0, 0)
+    )
+    return _rates(
+        float(hits),
+        float(false_alarms),
+        float(hits + misses),
+        sum(r.duration_s for r in recordings),
+    )
 
 
 def iou_matrix(reference: Events, detected: Events) -> np.ndarray:
     """Intersection over union of every (reference, detected) pair of events."""
     ref = np.asarray(reference, dtype=float).reshape(-1, 2)
     hyp = np.asarray(detected, dtype=float).reshape(-1, 2)
-    inter = np.clip(np.minimum(ref[:, None, 1], hyp[None, :, 1]) - np.maximum(ref[:, None, 0], hyp[None, :, 0]), 0, None)
+    inter = np.clip(
+        np.minimum(ref[:, None, 1], hyp[None, :, 1]) - np.maximum(ref[:, None, 0], hyp[None, :, 0]),
+        0,
+        None,
+    )
     union = (ref[:, 1] - ref[:, 0])[:, None] + (hyp[:, 1] - hyp[:, 0])[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -153,12 +191,22 @@ def iou_scores(recordings: list[RecordingDetections], min_iou: float) -> dict[st
     n_ref = sum(len(r.reference) for r in recordings)
     n_hyp = sum(len(r.detected) for r in recordings)
     scores = _rates(tp, n_hyp - tp, n_ref, sum(r.duration_s for r in recordings))
-    return {"precision": scores["precision"], "recall": scores["sensitivity"], "f1": scores["f1"], "min_iou": min_iou}
+    return {
+        "precision": scores["precision"],
+        "recall": scores["sensitivity"],
+        "f1": scores["f1"],
+        "min_iou": min_iou,
+    }
 
 
-def event_scores(recordings: list[RecordingDetections], params: EventScoring.Parameters, min_iou: float) -> dict:
+def event_scores(
+    recordings: list[RecordingDetections], params: EventScoring.Parameters, min_iou: float
+) -> dict:
     """Any-overlap (szCORE) scores, with TAES and IoU matching beside them."""
-    return szcore_scores(recordings, params) | {"taes": taes_scores(recordings), "iou": iou_scores(recordings, min_iou)}
+    return szcore_scores(recordings, params) | {
+        "taes": taes_scores(recordings),
+        "iou": iou_scores(recordings, min_iou),
+    }
 
 
 def widened(events: Events, before_s: float, after_s: float) -> Events:
@@ -192,14 +240,18 @@ class EventTimeline:
     _counts: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, recording_ids, epoch_index, t_start_s, duration_s, reference: dict[str, Events]) -> EventTimeline:
+    def build(
+        cls, recording_ids, epoch_index, t_start_s, duration_s, reference: dict[str, Events]
+    ) -> EventTimeline:
         recording_ids = np.asarray(recording_ids, dtype=str)
         segments = segment_ids(recording_ids, epoch_index)
         t_start = np.asarray(t_start_s, dtype=float)
         t_end = t_start + np.asarray(duration_s, dtype=float)
         spans: dict[str, list[tuple[float, float]]] = {}
         for first, last in _segment_bounds(segments):
-            spans.setdefault(str(recording_ids[first]), []).append((t_start[first], t_end[first : last + 1].max()))
+            spans.setdefault(str(recording_ids[first]), []).append(
+                (t_start[first], t_end[first : last + 1].max())
+            )
         scored, n_unscored = {}, 0
         for rid, segment_spans in spans.items():
             events = reference.get(rid, [])
@@ -217,18 +269,28 @@ class EventTimeline:
         events: dict[str, Events] = {rid: [] for rid in self.recordings}
         starts, lengths = active_runs(active, self.segments)
         for start, length in zip(starts, lengths, strict=True):
-            events[str(self.recording_ids[start])].append((float(self.t_start_s[start]), float(self.t_end_s[start : start + length].max())))
+            events[str(self.recording_ids[start])].append(
+                (float(self.t_start_s[start]), float(self.t_end_s[start : start + length].max()))
+            )
         return events
 
     def detections(self, detected: dict[str, Events]) -> list[RecordingDetections]:
         """Reference and ``detected`` events of every recording, with its scored duration."""
-        return [RecordingDetections(self.reference[rid], detected.get(rid, []), self.duration_s[rid]) for rid in self.recordings]
+        return [
+            RecordingDetections(self.reference[rid], detected.get(rid, []), self.duration_s[rid])
+            for rid in self.recordings
+        ]
 
     def score(self, active: np.ndarray, params: EventScoring.Parameters) -> dict[str, float]:
         """Any-overlap scores (as :func:`szcore_scores`) of the detections ``active`` (one bool per row) makes."""
         counts = []
         for recording in self.detections(self.detected_events(active)):
-            key = (tuple(recording.detected), tuple(recording.reference), recording.duration_s, tuple(vars(params).values()))
+            key = (
+                tuple(recording.detected),
+                tuple(recording.reference),
+                recording.duration_s,
+                tuple(vars(params).values()),
+            )
             if key not in self._counts:
                 self._counts[key] = any_overlap_counts(recording, params)
             counts.append(self._counts[key])
@@ -250,40 +312,89 @@ def threshold_grid(positive_proba: np.ndarray, n_thresholds: int) -> np.ndarray:
     target then gave the top threshold only); the grid alone misses the fine steps near 0.
     """
     grid = np.linspace(0, 1, n_thresholds)
-    return np.unique(np.concatenate([grid, np.quantile(positive_proba, grid)])) if len(positive_proba) else grid
+    return (
+        np.unique(np.concatenate([grid, np.quantile(positive_proba, grid)]))
+        if len(positive_proba)
+        else grid
+    )
 
 
-def sweep(timeline: EventTimeline, candidates: list[dict], decide: Callable[[dict], np.ndarray], params: EventScoring.Parameters) -> list[dict]:
+def sweep(
+    timeline: EventTimeline,
+    candidates: list[dict],
+    decide: Callable[[dict], np.ndarray],
+    params: EventScoring.Parameters,
+) -> list[dict]:
     """Any-overlap sensitivity, FA/24 h, precision and F1 of each candidate operating point
     (``decide(candidate)`` gives its per-epoch decisions)."""
     points = []
     for candidate in candidates:
         scores = timeline.score(decide(candidate), params)
-        points.append({**candidate, **{k: scores[k] for k in ("sensitivity", "fa_per_24h", "precision", "f1")}})
+        points.append(
+            {
+                **candidate,
+                **{k: scores[k] for k in ("sensitivity", "fa_per_24h", "precision", "f1")},
+            }
+        )
     return points
 
 
-def threshold_sweep(timeline: EventTimeline, positive_proba: np.ndarray, thresholds: np.ndarray, params: EventScoring.Parameters) -> list[dict]:
+def threshold_sweep(
+    timeline: EventTimeline,
+    positive_proba: np.ndarray,
+    thresholds: np.ndarray,
+    params: EventScoring.Parameters,
+) -> list[dict]:
     """:func:`sweep` of plain thresholds on P(positive): an epoch is positive when ``p >= threshold``."""
-    return sweep(timeline, [{"threshold": float(t)} for t in thresholds], lambda c: positive_proba >= c["threshold"], params)
+    return sweep(
+        timeline,
+        [{"threshold": float(t)} for t in thresholds],
+        lambda c: positive_proba >= c["threshold"],
+        params,
+    )
 
 
-def hysteresis_candidates(n_tau_on: int, tau_off_gaps: list[float], min_epochs: list[int]) -> list[dict]:
+def hysteresis_candidates(
+    n_tau_on: int, tau_off_gaps: list[float], min_epochs: list[int]
+) -> list[dict]:
     """Hysteresis settings to sweep: ``tau_on`` on an even grid inside (0, 1), ``tau_off = tau_on - gap``
     (at least 0) for each gap, and each minimum detection length in epochs."""
     tau_on = np.linspace(0, 1, n_tau_on + 2)[1:-1]
     return [
-        {"tau_on": round(float(on), 6), "tau_off": round(max(0.0, float(on) - gap), 6), "min_epochs": int(n)}
-        for on in tau_on for gap in tau_off_gaps for n in min_epochs
+        {
+            "tau_on": round(float(on), 6),
+            "tau_off": round(max(0.0, float(on) - gap), 6),
+            "min_epochs": int(n),
+        }
+        for on in tau_on
+        for gap in tau_off_gaps
+        for n in min_epochs
     ]
 
 
-def hysteresis_sweep(timeline: EventTimeline, positive_proba: np.ndarray, candidates: list[dict], params: EventScoring.Parameters) -> list[dict]:
+def hysteresis_sweep(
+    timeline: EventTimeline,
+    positive_proba: np.ndarray,
+    candidates: list[dict],
+    params: EventScoring.Parameters,
+) -> list[dict]:
     """:func:`sweep` of hysteresis settings (``tau_on``, ``tau_off``, ``min_epochs``) within the timeline's segments."""
-    return sweep(timeline, candidates, lambda c: hysteresis_detections(positive_proba, timeline.segments, c["tau_on"], c["tau_off"], c["min_epochs"]), params)
+    return sweep(
+        timeline,
+        candidates,
+        lambda c: hysteresis_detections(
+            positive_proba, timeline.segments, c["tau_on"], c["tau_off"], c["min_epochs"]
+        ),
+        params,
+    )
 
 
-def frozen_threshold_scores(timeline: EventTimeline, positive_proba: np.ndarray, chosen: dict[str, dict], params: EventScoring.Parameters) -> dict[str, dict]:
+def frozen_threshold_scores(
+    timeline: EventTimeline,
+    positive_proba: np.ndarray,
+    chosen: dict[str, dict],
+    params: EventScoring.Parameters,
+) -> dict[str, dict]:
     """Scores on this timeline of thresholds chosen elsewhere (``chosen``: false-alarm target key ->
     point with a ``threshold``), and whether each target's FA/24 h is met here."""
     result = {}
@@ -300,7 +411,9 @@ def frozen_threshold_scores(timeline: EventTimeline, positive_proba: np.ndarray,
 OBJECTIVES = ("sensitivity", "f1")
 
 
-def choose_operating_point(points: list[dict], objective: str, max_fa_per_24h: float | None, prefer_high: str) -> dict:
+def choose_operating_point(
+    points: list[dict], objective: str, max_fa_per_24h: float | None, prefer_high: str
+) -> dict:
     """The point with the best ``objective`` among those with FA/24 h <= ``max_fa_per_24h``.
 
     Ties go to fewer false alarms, then to the higher ``prefer_high`` value (the stricter
@@ -317,7 +430,9 @@ def choose_operating_point(points: list[dict], objective: str, max_fa_per_24h: f
     limit = np.inf if max_fa_per_24h is None else max_fa_per_24h
     admissible = [p for p in points if p["fa_per_24h"] <= limit]
     if admissible:
-        best = max(admissible, key=lambda p: (score(p[objective]), -p["fa_per_24h"], p[prefer_high]))
+        best = max(
+            admissible, key=lambda p: (score(p[objective]), -p["fa_per_24h"], p[prefer_high])
+        )
     else:
         best = min(points, key=lambda p: (p["fa_per_24h"], -p[prefer_high]))
     return {**best, "meets_fa_limit": bool(admissible)}

@@ -23,7 +23,11 @@ def label_indices(labels, classes: list[str], source: str = "label") -> np.ndarr
     codes = pd.Categorical(np.asarray(labels, dtype=object), categories=classes).codes
     if (codes < 0).any():
         unknown = sorted({str(v) for v, c in zip(labels, codes, strict=True) if c < 0})
-        raise InputDataError(source, f"labels {unknown} are not among the classes {classes}.", "predict with the class list of the epoch table.")
+        raise InputDataError(
+            source,
+            f"labels {unknown} are not among the classes {classes}.",
+            "predict with the class list of the epoch table.",
+        )
     return codes.astype(np.int64)
 
 
@@ -56,7 +60,13 @@ def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
         macro_f1 = (f1 * seen).sum(axis=-1) / seen.sum(axis=-1)
         chance = (support * predicted).sum(axis=-1) / total**2
         kappa = np.where(chance < 1, (accuracy - chance) / (1 - chance), np.nan)
-    return {"accuracy": accuracy, "balanced_accuracy": balanced, "macro_f1": macro_f1, "cohen_kappa": kappa, "f1": f1}
+    return {
+        "accuracy": accuracy,
+        "balanced_accuracy": balanced,
+        "macro_f1": macro_f1,
+        "cohen_kappa": kappa,
+        "f1": f1,
+    }
 
 
 def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
@@ -81,7 +91,9 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) ->
     }
 
 
-def probability_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10) -> dict:
+def probability_metrics(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int = 10
+) -> dict:
     """One-vs-rest AUROC per class, log loss, Brier score and ECE per class of ``proba`` (n, K).
 
     AUROC of a class absent from (or alone in) ``y_true`` is undefined: NaN. Rows are
@@ -90,12 +102,18 @@ def probability_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str
     """
     totals = proba.sum(axis=1, keepdims=True)
     if len(proba) and np.abs(totals - 1).max() > 1e-3:
-        raise InputDataError("model_predictions", f"class probabilities sum to {float(totals.min()):.4f}..{float(totals.max()):.4f}, not 1.", "write probabilities (softmax outputs), one column per class.")
+        raise InputDataError(
+            "model_predictions",
+            f"class probabilities sum to {float(totals.min()):.4f}..{float(totals.max()):.4f}, not 1.",
+            "write probabilities (softmax outputs), one column per class.",
+        )
     proba = proba / totals
     labels = np.arange(len(classes))
     onehot = y_true[:, None] == labels[None, :]
     auroc = {
-        c: float(roc_auc_score(onehot[:, k], proba[:, k])) if 0 < onehot[:, k].sum() < len(y_true) else float("nan")
+        c: float(roc_auc_score(onehot[:, k], proba[:, k]))
+        if 0 < onehot[:, k].sum() < len(y_true)
+        else float("nan")
         for k, c in enumerate(classes)
     }
     defined = [v for v in auroc.values() if np.isfinite(v)]
@@ -108,14 +126,20 @@ def probability_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str
     }
 
 
-def subject_confusions(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def subject_confusions(
+    y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Subject ids (sorted) and their confusion matrices ``(n_subjects, K, K)``."""
     subject_ids, codes = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
-    flat = np.bincount((codes * n_classes + y_true) * n_classes + y_pred, minlength=len(subject_ids) * n_classes**2)
+    flat = np.bincount(
+        (codes * n_classes + y_true) * n_classes + y_pred, minlength=len(subject_ids) * n_classes**2
+    )
     return subject_ids, flat.reshape(len(subject_ids), n_classes, n_classes)
 
 
-def per_subject_metrics(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, classes: list[str]) -> pd.DataFrame:
+def per_subject_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, classes: list[str]
+) -> pd.DataFrame:
     """One row per subject: ``subject_id, n_epochs`` and the :data:`CONFUSION_SCORES`.
 
     A subject whose true labels hold one class (e.g. one epoch per subject, trial datasets) has no
@@ -124,7 +148,9 @@ def per_subject_metrics(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.nda
     """
     subject_ids, cms = subject_confusions(y_true, y_pred, subjects, len(classes))
     scores = scores_from_confusion(cms)
-    scores["cohen_kappa"] = np.where((cms.sum(axis=2) > 0).sum(axis=1) > 1, scores["cohen_kappa"], np.nan)
+    scores["cohen_kappa"] = np.where(
+        (cms.sum(axis=2) > 0).sum(axis=1) > 1, scores["cohen_kappa"], np.nan
+    )
     table = pd.DataFrame({"subject_id": subject_ids, "n_epochs": cms.sum(axis=(1, 2))})
     for name in CONFUSION_SCORES:
         table[name] = scores[name]
@@ -182,7 +208,9 @@ def bootstrap_intervals(
     return intervals
 
 
-def summarise_subjects(table: pd.DataFrame, metrics: tuple[str, ...] = CONFUSION_SCORES) -> dict[str, dict[str, float]]:
+def summarise_subjects(
+    table: pd.DataFrame, metrics: tuple[str, ...] = CONFUSION_SCORES
+) -> dict[str, dict[str, float]]:
     """Spread of per-subject scores (rows of a :func:`per_subject_metrics` table), per metric:
     ``n_subjects`` (with a defined score), ``mean``, ``sd`` (sample, ddof 1), ``median``, ``q25``,
     ``q75`` and ``iqr`` (``q75 - q25``). Undefined scores (e.g. kappa of a one-class subject) are

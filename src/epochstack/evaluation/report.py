@@ -32,7 +32,11 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def _pooled(scores: dict, name: str) -> str:
     ci = (scores.get("ci") or {}).get(name)
-    return f"{_fmt(scores.get(name))} [{_fmt(ci['low'])}, {_fmt(ci['high'])}]" if ci else _fmt(scores.get(name))
+    return (
+        f"{_fmt(scores.get(name))} [{_fmt(ci['low'])}, {_fmt(ci['high'])}]"
+        if ci
+        else _fmt(scores.get(name))
+    )
 
 
 def _spread(scores: dict, name: str) -> str:
@@ -46,9 +50,24 @@ def _targets(scores: dict, targets: dict) -> list[str]:
     rows = []
     for name, threshold in targets.items():
         if isinstance(threshold, dict):
-            rows += [[f"{name}.{c}", _fmt(scores.get(name, {}).get(c)), f">= {t}", _passes(scores.get(name, {}).get(c), t)] for c, t in threshold.items()]
+            rows += [
+                [
+                    f"{name}.{c}",
+                    _fmt(scores.get(name, {}).get(c)),
+                    f">= {t}",
+                    _passes(scores.get(name, {}).get(c), t),
+                ]
+                for c, t in threshold.items()
+            ]
         else:
-            rows.append([name, _fmt(scores.get(name)), f">= {threshold}", _passes(scores.get(name), threshold)])
+            rows.append(
+                [
+                    name,
+                    _fmt(scores.get(name)),
+                    f">= {threshold}",
+                    _passes(scores.get(name), threshold),
+                ]
+            )
     return _table(["target", "test (reference model, raw)", "goal", "met"], rows)
 
 
@@ -75,16 +94,49 @@ def _comparisons(metrics: dict) -> list[str]:
     for pair, by_metric in comparisons.items():
         a, b = pair.split("_vs_", 1)
         for metric, c in by_metric.items():
-            interval = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]" if c["ci_low"] is not None else "none (too few subjects)"
+            interval = (
+                f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
+                if c["ci_low"] is not None
+                else "none (too few subjects)"
+            )
             scored = c["n_subjects_with_per_subject_score"]
-            counts = f"{c['n_subjects_a_better']} / {c['n_subjects_b_better']} of {scored}" if scored else "n/a (undefined per subject)"
-            rows.append([f"{a} vs {b}", metric, _fmt(c["delta"]), interval, _fmt_p(c["p_value"]), counts, c["conclusion"]])
+            counts = (
+                f"{c['n_subjects_a_better']} / {c['n_subjects_b_better']} of {scored}"
+                if scored
+                else "n/a (undefined per subject)"
+            )
+            rows.append(
+                [
+                    f"{a} vs {b}",
+                    metric,
+                    _fmt(c["delta"]),
+                    interval,
+                    _fmt_p(c["p_value"]),
+                    counts,
+                    c["conclusion"],
+                ]
+            )
             if c["conclusion"].endswith(" better"):
                 winner = c["conclusion"].removesuffix(" better")
                 loser = b if winner == a else a
-                claims.append(f"- **{winner} beats {loser}** on {metric}: delta {_fmt(c['delta'])}, interval {interval}, p {_fmt_p(c['p_value'])}.")
-    lines += _table(["comparison (a vs b)", "metric", "delta", "interval", "p", "subjects a better / b better (of those scored)", "conclusion"], rows)
-    lines += claims or ["No comparison supports a claim that one model beats another: the differences above are not distinguishable from 0 with these subjects."]
+                claims.append(
+                    f"- **{winner} beats {loser}** on {metric}: delta {_fmt(c['delta'])}, interval {interval}, p {_fmt_p(c['p_value'])}."
+                )
+    lines += _table(
+        [
+            "comparison (a vs b)",
+            "metric",
+            "delta",
+            "interval",
+            "p",
+            "subjects a better / b better (of those scored)",
+            "conclusion",
+        ],
+        rows,
+    )
+    lines += claims or [
+        "No comparison supports a claim that one model beats another: the differences above are not distinguishable from 0 with these subjects."
+    ]
     return [*lines, ""]
 
 
@@ -107,24 +159,92 @@ def _events(metrics: dict, variants: dict) -> list[str]:
     rows = []
     for key, t in test["events"].get("at_fa", {}).items():
         o = oof["events"]["at_fa"].get(key, {})
-        rows.append([key.replace("_", "."), _fmt(t["threshold"]), _fmt(o.get("sensitivity")), _fmt(o.get("fa_per_24h")),
-                     _fmt(t["sensitivity"]), _fmt(t["fa_per_24h"]), "yes" if t["fa_target_met"] else "**no**"])
-    lines += _table(["FA/24h target", "threshold (from OOF)", "OOF sensitivity", "OOF FA/24h", "test sensitivity", "test FA/24h", "test within target"], rows)
+        rows.append(
+            [
+                key.replace("_", "."),
+                _fmt(t["threshold"]),
+                _fmt(o.get("sensitivity")),
+                _fmt(o.get("fa_per_24h")),
+                _fmt(t["sensitivity"]),
+                _fmt(t["fa_per_24h"]),
+                "yes" if t["fa_target_met"] else "**no**",
+            ]
+        )
+    lines += _table(
+        [
+            "FA/24h target",
+            "threshold (from OOF)",
+            "OOF sensitivity",
+            "OOF FA/24h",
+            "test sensitivity",
+            "test FA/24h",
+            "test within target",
+        ],
+        rows,
+    )
     rows = []
     for name, s in variants.items():
         e = s["events"]
-        rows.append([name, _fmt(e["sensitivity"]), _fmt(e["precision"]), _fmt(e["f1"]), _fmt(e["fa_per_24h"]),
-                     _fmt(e["taes"]["sensitivity"]), _fmt(e["taes"]["fa_per_24h"]), _fmt(e["iou"]["f1"])])
-    lines += _table(["smoothing (test)", "sensitivity", "precision", "F1", "FA/24h", "TAES sensitivity", "TAES FA/24h", "IoU F1"], rows)
-    filtered = [(split, metrics[split]["events"]["event_filter"]) for split in ("oof", "test") if "event_filter" in metrics[split].get("events", {})]
-    if filtered:
-        lines += ["Second-stage event filter (random forest over the hysteresis detections, trained on OOF detections only; OOF rows cross-fitted over folds):", ""]
-        lines += _table(
-            ["split", "detections", "kept", "sensitivity before -> after", "FA/24h before -> after", "filter abstained (one-class training)"],
-            [[split, f["n_detections"], f["n_kept"], f"{_fmt(f['before']['sensitivity'])} -> {_fmt(f['after']['sensitivity'])}",
-              f"{_fmt(f['before']['fa_per_24h'])} -> {_fmt(f['after']['fa_per_24h'])}", f["abstained"]] for split, f in filtered],
+        rows.append(
+            [
+                name,
+                _fmt(e["sensitivity"]),
+                _fmt(e["precision"]),
+                _fmt(e["f1"]),
+                _fmt(e["fa_per_24h"]),
+                _fmt(e["taes"]["sensitivity"]),
+                _fmt(e["taes"]["fa_per_24h"]),
+                _fmt(e["iou"]["f1"]),
+            ]
         )
-    lines += ["The test threshold sweep (`sensitivity_fa_curve.csv`, `plots/sensitivity_vs_fa.png`) is a diagnostic curve: nothing is chosen on it.", ""]
+    lines += _table(
+        [
+            "smoothing (test)",
+            "sensitivity",
+            "precision",
+            "F1",
+            "FA/24h",
+            "TAES sensitivity",
+            "TAES FA/24h",
+            "IoU F1",
+        ],
+        rows,
+    )
+    filtered = [
+        (split, metrics[split]["events"]["event_filter"])
+        for split in ("oof", "test")
+        if "event_filter" in metrics[split].get("events", {})
+    ]
+    if filtered:
+        lines += [
+            "Second-stage event filter (random forest over the hysteresis detections, trained on OOF detections only; OOF rows cross-fitted over folds):",
+            "",
+        ]
+        lines += _table(
+            [
+                "split",
+                "detections",
+                "kept",
+                "sensitivity before -> after",
+                "FA/24h before -> after",
+                "filter abstained (one-class training)",
+            ],
+            [
+                [
+                    split,
+                    f["n_detections"],
+                    f["n_kept"],
+                    f"{_fmt(f['before']['sensitivity'])} -> {_fmt(f['after']['sensitivity'])}",
+                    f"{_fmt(f['before']['fa_per_24h'])} -> {_fmt(f['after']['fa_per_24h'])}",
+                    f["abstained"],
+                ]
+                for split, f in filtered
+            ],
+        )
+    lines += [
+        "The test threshold sweep (`sensitivity_fa_curve.csv`, `plots/sensitivity_vs_fa.png`) is a diagnostic curve: nothing is chosen on it.",
+        "",
+    ]
     return lines
 
 
@@ -134,8 +254,16 @@ def _stack_sentence(stack: dict) -> str:
         return ""
     models = stack.get("stacked_models") or []
     chosen = stack["selected"]
-    what = f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)" if chosen in models else f"**{chosen}** over {', '.join(models)}"
-    left_out = f" Left out (predicted one class in a CV fold): {', '.join(stack['left_out'])}." if stack.get("left_out") else ""
+    what = (
+        f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)"
+        if chosen in models
+        else f"**{chosen}** over {', '.join(models)}"
+    )
+    left_out = (
+        f" Left out (predicted one class in a CV fold): {', '.join(stack['left_out'])}."
+        if stack.get("left_out")
+        else ""
+    )
     return f"The stack is {what}, chosen by cross-validation on OOF predictions.{left_out}"
 
 
@@ -162,40 +290,90 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         f"Pooled over epochs; `[low, high]` is a {info['bootstrap_level']:.0%} subject bootstrap interval, given only with at least "
         f"{info['bootstrap_min_subjects']} subjects. Per subject: mean ± SD; median [q25, q75].",
         "",
-        *_table(["metric", "test", "test per subject", "oof", "oof per subject"],
-                [[m, _pooled(test, m), _spread(test, m), _pooled(oof, m), _spread(oof, m)] for m in HEADLINE]),
+        *_table(
+            ["metric", "test", "test per subject", "oof", "oof per subject"],
+            [
+                [m, _pooled(test, m), _spread(test, m), _pooled(oof, m), _spread(oof, m)]
+                for m in HEADLINE
+            ],
+        ),
     ]
-    lines += [f"- {split}: no interval: {scores['ci_reason']}" for split, scores in (("test", test), ("oof", oof)) if scores.get("ci_reason")]
+    lines += [
+        f"- {split}: no interval: {scores['ci_reason']}"
+        for split, scores in (("test", test), ("oof", oof))
+        if scores.get("ci_reason")
+    ]
     lines += [
         "",
-        *_table(["class", "test F1", "test precision", "test recall", "test AUROC", "test ECE"], [
-            [c, _fmt(test["f1_per_class"][c]), _fmt(test["precision_per_class"][c]), _fmt(test["recall_per_class"][c]),
-             _fmt(test["auroc_per_class"][c]), _fmt(test["ece_per_class"][c])] for c in classes
-        ]),
+        *_table(
+            ["class", "test F1", "test precision", "test recall", "test AUROC", "test ECE"],
+            [
+                [
+                    c,
+                    _fmt(test["f1_per_class"][c]),
+                    _fmt(test["precision_per_class"][c]),
+                    _fmt(test["recall_per_class"][c]),
+                    _fmt(test["auroc_per_class"][c]),
+                    _fmt(test["ece_per_class"][c]),
+                ]
+                for c in classes
+            ],
+        ),
         f"Log loss {_fmt(test['log_loss'])}, Brier score {_fmt(test['brier'])} (test).",
         "",
     ]
     lines += _comparisons(metrics)
     if targets:
         lines += ["## Targets", "", *_targets(test, targets)]
-    lines += ["## Temporal smoothing (reference model)", "",
-              f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}.", ""]
+    lines += [
+        "## Temporal smoothing (reference model)",
+        "",
+        f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}.",
+        "",
+    ]
     variants = {"none (raw)": test, **{m: test["smoothing"][m] for m in test.get("smoothing", {})}}
     oof_variants = {"none (raw)": oof, **{m: oof["smoothing"][m] for m in oof.get("smoothing", {})}}
     lines += _table(
-        ["smoothing", "test kappa", "test macro F1", *[f"test F1 {c}" for c in classes], "oof kappa", "oof macro F1", "impossible transitions", "edit distance"],
-        [[name, _fmt(s["cohen_kappa"]), _fmt(s["macro_f1"]), *[_fmt(s["f1_per_class"][c]) for c in classes],
-          _fmt(oof_variants[name]["cohen_kappa"]), _fmt(oof_variants[name]["macro_f1"]),
-          _fmt(s["structure"]["impossible_transition_share"]), _fmt(s["structure"]["hypnogram_edit_distance"])] for name, s in variants.items()],
+        [
+            "smoothing",
+            "test kappa",
+            "test macro F1",
+            *[f"test F1 {c}" for c in classes],
+            "oof kappa",
+            "oof macro F1",
+            "impossible transitions",
+            "edit distance",
+        ],
+        [
+            [
+                name,
+                _fmt(s["cohen_kappa"]),
+                _fmt(s["macro_f1"]),
+                *[_fmt(s["f1_per_class"][c]) for c in classes],
+                _fmt(oof_variants[name]["cohen_kappa"]),
+                _fmt(oof_variants[name]["macro_f1"]),
+                _fmt(s["structure"]["impossible_transition_share"]),
+                _fmt(s["structure"]["hypnogram_edit_distance"]),
+            ]
+            for name, s in variants.items()
+        ],
     )
     if "events" in test:
         lines += _events(metrics, variants)
     lines += ["## Models", ""]
     lines += _table(
         ["model", "test kappa", "test macro F1", "test kappa (HMM)", "oof kappa", "oof macro F1"],
-        [[name, _fmt(m.get("test", {}).get("cohen_kappa")), _fmt(m.get("test", {}).get("macro_f1")),
-          _fmt(m.get("test", {}).get("smoothing", {}).get("hmm", {}).get("cohen_kappa")),
-          _fmt(m.get("oof", {}).get("cohen_kappa")), _fmt(m.get("oof", {}).get("macro_f1"))] for name, m in metrics["models"].items()],
+        [
+            [
+                name,
+                _fmt(m.get("test", {}).get("cohen_kappa")),
+                _fmt(m.get("test", {}).get("macro_f1")),
+                _fmt(m.get("test", {}).get("smoothing", {}).get("hmm", {}).get("cohen_kappa")),
+                _fmt(m.get("oof", {}).get("cohen_kappa")),
+                _fmt(m.get("oof", {}).get("macro_f1")),
+            ]
+            for name, m in metrics["models"].items()
+        ],
     )
     lines += ["## Plots", "", *[f"- `{p}`" for p in plots], ""]
     return "\n".join(lines)

@@ -50,7 +50,10 @@ def transition_counts(sequences: Iterable[np.ndarray], n_classes: int) -> np.nda
 
 
 def hmm_parameters(
-    sequences: list[np.ndarray], n_classes: int, pseudo_count: float = 1.0, self_transition_pseudo_count: float = 0.0
+    sequences: list[np.ndarray],
+    n_classes: int,
+    pseudo_count: float = 1.0,
+    self_transition_pseudo_count: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row-stochastic transition matrix and class frequencies estimated from training label sequences.
 
@@ -58,7 +61,11 @@ def hmm_parameters(
     possible; ``self_transition_pseudo_count`` adds extra weight on staying in a stage. The class
     frequencies are the initial-state distribution of a segment.
     """
-    counts = transition_counts(sequences, n_classes) + pseudo_count + self_transition_pseudo_count * np.eye(n_classes)
+    counts = (
+        transition_counts(sequences, n_classes)
+        + pseudo_count
+        + self_transition_pseudo_count * np.eye(n_classes)
+    )
     transitions = counts / counts.sum(axis=1, keepdims=True)
     labels = np.concatenate(sequences) if sequences else np.array([], dtype=np.int64)
     class_counts = np.bincount(labels, minlength=n_classes) + pseudo_count
@@ -75,7 +82,9 @@ def effective_prior(proba: np.ndarray) -> np.ndarray:
     return prior / prior.sum()
 
 
-def viterbi(log_emission: np.ndarray, log_transition: np.ndarray, log_initial: np.ndarray) -> np.ndarray:
+def viterbi(
+    log_emission: np.ndarray, log_transition: np.ndarray, log_initial: np.ndarray
+) -> np.ndarray:
     """Most likely state path of an HMM (``log_emission`` (T, K)); integer codes (T,).
 
     Written by hand: the recursion is a dozen lines of numpy and the project's stack has no
@@ -95,7 +104,9 @@ def viterbi(log_emission: np.ndarray, log_transition: np.ndarray, log_initial: n
     return path
 
 
-def hmm_smooth(proba: np.ndarray, transitions: np.ndarray, initial: np.ndarray, emission_prior: np.ndarray) -> np.ndarray:
+def hmm_smooth(
+    proba: np.ndarray, transitions: np.ndarray, initial: np.ndarray, emission_prior: np.ndarray
+) -> np.ndarray:
     """Viterbi path of one segment; emissions ``proba / emission_prior`` (scaled likelihoods).
 
     ``emission_prior`` is the model's :func:`effective_prior`; ``initial`` the training label
@@ -110,7 +121,9 @@ def median_smooth(proba: np.ndarray, window: int = 5) -> np.ndarray:
     return median_filter(proba, size=(window, 1), mode="nearest").argmax(axis=1)
 
 
-def hysteresis(positive_proba: np.ndarray, tau_on: float, tau_off: float, segments: np.ndarray | None = None) -> np.ndarray:
+def hysteresis(
+    positive_proba: np.ndarray, tau_on: float, tau_off: float, segments: np.ndarray | None = None
+) -> np.ndarray:
     """Binary timeline: on when the probability reaches ``tau_on``, off when it falls below ``tau_off``.
 
     Between the two the state holds. Every segment starts off; no state crosses a segment cut.
@@ -118,11 +131,17 @@ def hysteresis(positive_proba: np.ndarray, tau_on: float, tau_off: float, segmen
     ``p < tau_off``) of the segment so far.
     """
     if tau_off > tau_on:
-        raise ValueError(f"hysteresis needs tau_off <= tau_on, got tau_on={tau_on}, tau_off={tau_off}.")
+        raise ValueError(
+            f"hysteresis needs tau_off <= tau_on, got tau_on={tau_on}, tau_off={tau_off}."
+        )
     p = np.asarray(positive_proba, dtype=float)
     positions = np.arange(len(p))
     segments = np.zeros(len(p), dtype=np.int64) if segments is None else np.asarray(segments)
-    segment_start = np.maximum.accumulate(np.where(np.r_[True, segments[1:] != segments[:-1]], positions, 0)) if len(p) else positions
+    segment_start = (
+        np.maximum.accumulate(np.where(np.r_[True, segments[1:] != segments[:-1]], positions, 0))
+        if len(p)
+        else positions
+    )
     decisive = (p >= tau_on) | (p < tau_off)
     last = np.maximum.accumulate(np.where(decisive, positions, -1)) if len(p) else positions
     return (last >= segment_start) & (p[np.maximum(last, 0)] >= tau_on)
@@ -138,25 +157,43 @@ def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values[starts], starts, lengths
 
 
-def active_runs(active: np.ndarray, segments: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def active_runs(
+    active: np.ndarray, segments: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(start index, length) of every run of True in ``active``; a segment cut ends a run."""
     active = np.asarray(active, dtype=bool)
     segments = np.zeros(len(active), dtype=np.int64) if segments is None else np.asarray(segments)
-    run_id = np.where(active, np.cumsum(np.r_[True, (active[1:] != active[:-1]) | (segments[1:] != segments[:-1])]), 0) if len(active) else active
+    run_id = (
+        np.where(
+            active,
+            np.cumsum(np.r_[True, (active[1:] != active[:-1]) | (segments[1:] != segments[:-1])]),
+            0,
+        )
+        if len(active)
+        else active
+    )
     values, starts, lengths = run_lengths(run_id)
     return starts[values > 0], lengths[values > 0]
 
 
-def remove_short_events(active: np.ndarray, min_epochs: int, segments: np.ndarray | None = None) -> np.ndarray:
+def remove_short_events(
+    active: np.ndarray, min_epochs: int, segments: np.ndarray | None = None
+) -> np.ndarray:
     """``active`` with runs of True shorter than ``min_epochs`` switched off (runs end at segment cuts)."""
     active = np.asarray(active, dtype=bool).copy()
     starts, lengths = active_runs(active, segments)
-    for start, length in zip(starts[lengths < min_epochs], lengths[lengths < min_epochs], strict=True):
+    for start, length in zip(
+        starts[lengths < min_epochs], lengths[lengths < min_epochs], strict=True
+    ):
         active[start : start + length] = False
     return active
 
 
-def hysteresis_detections(positive_proba: np.ndarray, segments: np.ndarray, tau_on: float, tau_off: float, min_epochs: int) -> np.ndarray:
+def hysteresis_detections(
+    positive_proba: np.ndarray, segments: np.ndarray, tau_on: float, tau_off: float, min_epochs: int
+) -> np.ndarray:
     """Hysteresis on P(positive), then detections shorter than ``min_epochs`` epochs dropped;
     within segments."""
-    return remove_short_events(hysteresis(positive_proba, tau_on, tau_off, segments), min_epochs, segments)
+    return remove_short_events(
+        hysteresis(positive_proba, tau_on, tau_off, segments), min_epochs, segments
+    )

@@ -68,13 +68,25 @@ def structure_metrics(
             values, _, lengths = run_lengths(seq)
             for value, length in zip(values.tolist(), lengths.tolist(), strict=True):
                 bouts[kind][value].append(length * epoch_s)
-    share = {kind: float(n_bad / n_all) if n_all else 0.0 for kind, (n_bad, n_all) in counts.items()}
-    medians = {kind: {c: float(np.median(bouts[kind][k])) if bouts[kind][k] else float("nan") for c, k in index.items()} for kind in bouts}
+    share = {
+        kind: float(n_bad / n_all) if n_all else 0.0 for kind, (n_bad, n_all) in counts.items()
+    }
+    medians = {
+        kind: {
+            c: float(np.median(bouts[kind][k])) if bouts[kind][k] else float("nan")
+            for c, k in index.items()
+        }
+        for kind in bouts
+    }
     return {
         "impossible_transition_share": share["pred"],
         "impossible_transition_share_true": share["true"],
         "bout_median_s_true": medians["true"],
         "bout_median_s_pred": medians["pred"],
         "bout_length_error_s": {c: medians["pred"][c] - medians["true"][c] for c in classes},
-        "hypnogram_edit_distance": float(np.mean([hypnogram_edit_distance(t, p) for t, p in zip(true_seqs, pred_seqs, strict=True)])),
+        "hypnogram_edit_distance": float(
+            np.mean(
+                [hypnogram_edit_distance(t, p) for t, p in zip(true_seqs, pred_seqs, strict=True)]
+            )
+        ),
     }

@@ -185,7 +185,9 @@ def load_edf_recording(
     epoch_labels = None
     if len(stages):
         texts = epoch_stage_texts(stages, raw.n_times / raw.info["sfreq"], label_epoch_s)
-        epoch_labels = np.array([None if t is None else normalise_stage(t) for t in texts], dtype=object)
+        epoch_labels = np.array(
+            [None if t is None else normalise_stage(t) for t in texts], dtype=object
+        )
         _log_unstaged(recording_id, texts, epoch_labels)
     recording = Recording(
         recording_id=recording_id,
@@ -199,7 +201,9 @@ def load_edf_recording(
         events=events,
         source=str(path),
     )
-    return recording if wake_margin_min is None else crop_to_sleep(recording, float(wake_margin_min))
+    return (
+        recording if wake_margin_min is None else crop_to_sleep(recording, float(wake_margin_min))
+    )
 
 
 def crop_to_sleep(recording: Recording, margin_min: float) -> Recording:
@@ -207,7 +211,9 @@ def crop_to_sleep(recording: Recording, margin_min: float) -> Recording:
     of epochs on each side; the rest, and events outside it, are dropped (with a warning that
     counts them). Unlabelled recordings and recordings without sleep are returned whole."""
     labels = recording.epoch_labels
-    asleep = np.flatnonzero([label not in (None, "W") for label in labels]) if labels is not None else []
+    asleep = (
+        np.flatnonzero([label not in (None, "W") for label in labels]) if labels is not None else []
+    )
     if len(asleep) == 0:
         return recording
     margin = int(round(margin_min * 60 / recording.label_epoch_s))
@@ -221,7 +227,9 @@ def crop_to_sleep(recording: Recording, margin_min: float) -> Recording:
     recording.epoch_labels = labels[first:stop]
     if recording.events is not None:
         events = recording.events.assign(onset_s=recording.events["onset_s"] - start_s)
-        inside = (events["onset_s"] + events["duration_s"] > 0) & (events["onset_s"] < recording.duration_s)
+        inside = (events["onset_s"] + events["duration_s"] > 0) & (
+            events["onset_s"] < recording.duration_s
+        )
         recording.events = events[inside].reset_index(drop=True)
     logger.warning(
         "%s: kept the sleep period and %g min around it (%.1f of %.1f h): %d epochs before and %d after "
@@ -245,7 +253,9 @@ def stage_epoch_labels(stages: pd.DataFrame, duration_s: float, label_epoch_s: f
     short array (the caller decides whether that is acceptable).
     """
     texts = epoch_stage_texts(stages, duration_s, label_epoch_s)
-    return np.array([None if text is None else normalise_stage(text) for text in texts], dtype=object)
+    return np.array(
+        [None if text is None else normalise_stage(text) for text in texts], dtype=object
+    )
 
 
 def epoch_stage_texts(stages: pd.DataFrame, duration_s: float, label_epoch_s: float) -> np.ndarray:
@@ -264,7 +274,11 @@ def epoch_stage_texts(stages: pd.DataFrame, duration_s: float, label_epoch_s: fl
 def _log_unstaged(recording_id: str, texts: np.ndarray, labels: np.ndarray) -> None:
     """Warn with the count of epochs that carry no stage, by annotation (``Sleep stage ?``,
     ``Movement time``, unknown names, gaps): the pipeline excludes them as unknown labels."""
-    unstaged = [("no annotation" if text is None else text) for text, label in zip(texts, labels, strict=True) if label is None]
+    unstaged = [
+        ("no annotation" if text is None else text)
+        for text, label in zip(texts, labels, strict=True)
+        if label is None
+    ]
     if unstaged:
         counts = pd.Series(unstaged).value_counts().sort_index().to_dict()
         logger.warning(

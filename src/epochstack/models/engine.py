@@ -99,9 +99,14 @@ class FoldRecord:
 
     def summary(self) -> dict:
         return {
-            "fold": self.fold, "n_fit": len(self.fit_epoch_ids), "n_predicted": len(self.predicted_epoch_ids),
-            "fit_seconds": round(self.fit_seconds, 4), "predict_seconds": round(self.predict_seconds, 4),
-            "macro_f1": self.macro_f1, "degenerate": self.degenerate, **({"model": self.model_report} if self.model_report else {}),
+            "fold": self.fold,
+            "n_fit": len(self.fit_epoch_ids),
+            "n_predicted": len(self.predicted_epoch_ids),
+            "fit_seconds": round(self.fit_seconds, 4),
+            "predict_seconds": round(self.predict_seconds, 4),
+            "macro_f1": self.macro_f1,
+            "degenerate": self.degenerate,
+            **({"model": self.model_report} if self.model_report else {}),
         }
 
 
@@ -138,10 +143,14 @@ def check_cv_rows(folds: np.ndarray) -> None:
             "only CV rows (fold >= 0) may be passed here."
         )
     if np.unique(folds).size < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {np.unique(folds).tolist()}.")
+        raise ValueError(
+            f"cross-validation needs at least 2 folds, got {np.unique(folds).tolist()}."
+        )
 
 
-def _fit_and_predict(make_model: ModelFactory, data: EpochData, rows: np.ndarray, fold: int) -> tuple[np.ndarray, FoldRecord]:
+def _fit_and_predict(
+    make_model: ModelFactory, data: EpochData, rows: np.ndarray, fold: int
+) -> tuple[np.ndarray, FoldRecord]:
     """One fold: fit on ``rows`` outside ``fold``, predict ``rows`` inside it."""
     folds = data.folds(rows)
     fit_rows, held_out = rows[folds != fold], rows[folds == fold]
@@ -154,10 +163,19 @@ def _fit_and_predict(make_model: ModelFactory, data: EpochData, rows: np.ndarray
     seen = getattr(model, "seen_epoch_ids", data.epoch_ids(fit_rows))
     if np.intersect1d(np.asarray(seen, dtype=str), predicted_ids).size:
         raise AssertionError(f"fold {fold}: epochs both fitted and predicted (leakage).")
-    truth, decided = data.labels(held_out), np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)]
+    truth, decided = (
+        data.labels(held_out),
+        np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)],
+    )
     record = FoldRecord(
-        int(fold), data.epoch_ids(fit_rows), predicted_ids, fitted - start, predicted - fitted,
-        scores(truth, decided)["macro_f1"], bool(len(set(truth)) > 1 and len(set(decided)) == 1), model.report(),
+        int(fold),
+        data.epoch_ids(fit_rows),
+        predicted_ids,
+        fitted - start,
+        predicted - fitted,
+        scores(truth, decided)["macro_f1"],
+        bool(len(set(truth)) > 1 and len(set(decided)) == 1),
+        model.report(),
     )
     return proba, record
 
@@ -195,10 +213,18 @@ def out_of_fold(
     return result
 
 
-def prediction_frame(epoch_ids, fold, model: str, proba: np.ndarray, classes: list[str]) -> pd.DataFrame:
+def prediction_frame(
+    epoch_ids, fold, model: str, proba: np.ndarray, classes: list[str]
+) -> pd.DataFrame:
     """The predictions contract: ``epoch_id, fold, model, proba_<class>..., pred``."""
     proba = np.asarray(proba, dtype=np.float64).reshape(len(epoch_ids), len(classes))
-    frame = pd.DataFrame({"epoch_id": np.asarray(epoch_ids, dtype=object), "fold": np.asarray(fold, dtype=np.int64), "model": model})
+    frame = pd.DataFrame(
+        {
+            "epoch_id": np.asarray(epoch_ids, dtype=object),
+            "fold": np.asarray(fold, dtype=np.int64),
+            "model": model,
+        }
+    )
     frame[proba_columns(classes)] = proba
     frame["pred"] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(proba) else []
     return frame.astype({"epoch_id": "string", "model": "string", "pred": "string"})

@@ -55,38 +55,70 @@ def resolve_protocol(protocol: str, deep_models: dict, stacking: dict | None = N
     if protocol in PROTOCOLS:
         return protocol
     if protocol != "auto":
-        raise InputDataError("evaluation.protocol", f"is {protocol!r}.", f"use auto or one of {list(PROTOCOLS)}.")
+        raise InputDataError(
+            "evaluation.protocol", f"is {protocol!r}.", f"use auto or one of {list(PROTOCOLS)}."
+        )
     stacking = stacking or {"base_models": {}}
-    searched = [int((stacking["base_models"][m].get("search") or {}).get("n_trials", 0))
-                for m in stacking.get("enabled") or [] if searching(stacking["base_models"].get(m, {}).get("search"))]
+    searched = [
+        int((stacking["base_models"][m].get("search") or {}).get("n_trials", 0))
+        for m in stacking.get("enabled") or []
+        if searching(stacking["base_models"].get(m, {}).get("search"))
+    ]
     deep_trials = int((deep_models.get("optuna") or {}).get("n_trials", 0))
-    deep_searched = deep_trials > 0 and any((deep_models.get("networks") or {}).get(n, {}).get("search") for n in deep_models.get("enabled") or [])
+    deep_searched = deep_trials > 0 and any(
+        (deep_models.get("networks") or {}).get(n, {}).get("search")
+        for n in deep_models.get("enabled") or []
+    )
     affordable = not deep_searched and max(searched, default=0) <= AUTO_NESTED_MAX_TRIALS
     return "nested" if affordable else "non_nested"
+
+
 TABLE_COLUMNS = ["epoch_id", "recording_id", "subject_id", "signal_row", "label", "fold"]
 
 
-def model_data(epoch_table: pd.DataFrame, folds: pd.DataFrame, features: pd.DataFrame | None = None, signals=None) -> tuple[EpochData, np.ndarray, np.ndarray]:
+def model_data(
+    epoch_table: pd.DataFrame,
+    folds: pd.DataFrame,
+    features: pd.DataFrame | None = None,
+    signals=None,
+) -> tuple[EpochData, np.ndarray, np.ndarray]:
     """The epochs of ``folds`` (sorted by id) as :class:`EpochData`, with CV and test row positions."""
-    table = folds[["epoch_id", "fold"]].astype({"epoch_id": str, "fold": int}).merge(
-        epoch_table.astype({"epoch_id": str}).drop(columns=["fold"], errors="ignore"), on="epoch_id", how="left", validate="one_to_one", indicator=True,
+    table = (
+        folds[["epoch_id", "fold"]]
+        .astype({"epoch_id": str, "fold": int})
+        .merge(
+            epoch_table.astype({"epoch_id": str}).drop(columns=["fold"], errors="ignore"),
+            on="epoch_id",
+            how="left",
+            validate="one_to_one",
+            indicator=True,
+        )
     )
     missing = table["_merge"] == "left_only"
     if missing.any():
-        raise InputDataError("folds", f"{int(missing.sum())} epoch ids are not in epoch_table (e.g. {table.epoch_id[missing].iloc[0]}).", "re-run data_engineering.")
+        raise InputDataError(
+            "folds",
+            f"{int(missing.sum())} epoch ids are not in epoch_table (e.g. {table.epoch_id[missing].iloc[0]}).",
+            "re-run data_engineering.",
+        )
     table = table.sort_values("epoch_id", ignore_index=True)[TABLE_COLUMNS]
     unused = len(epoch_table) - len(table)
     if unused > 0:
         logger.warning("%d epochs of epoch_table are in no fold and are not used.", unused)
     cv = table["fold"].to_numpy() >= 0
     if table.loc[cv, "label"].isna().any():
-        raise InputDataError("epoch_table", f"{int(table.loc[cv, 'label'].isna().sum())} CV epochs have no label.", "re-run data_engineering (it excludes unlabelled epochs).")
+        raise InputDataError(
+            "epoch_table",
+            f"{int(table.loc[cv, 'label'].isna().sum())} CV epochs have no label.",
+            "re-run data_engineering (it excludes unlabelled epochs).",
+        )
     if features is not None:
         features = features.set_index("epoch_id") if "epoch_id" in features.columns else features
         absent = ~table["epoch_id"].isin(features.index)
         if absent.any():
             raise InputDataError(
-                "features", f"{int(absent.sum())} epochs of `folds` have no feature row (e.g. {table.epoch_id[absent].iloc[0]}).",
+                "features",
+                f"{int(absent.sum())} epochs of `folds` have no feature row (e.g. {table.epoch_id[absent].iloc[0]}).",
                 "re-run feature_engineering after data_engineering.",
             )
     data = EpochData(table, class_list(epoch_table), features=features, signals=signals)
@@ -104,18 +136,32 @@ class BaseModelResult:
     best_params: dict = field(default_factory=dict)
     studies: list[str] = field(default_factory=list)
 
-    def frames(self, data: EpochData, cv_rows: np.ndarray, test_rows: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def frames(
+        self, data: EpochData, cv_rows: np.ndarray, test_rows: np.ndarray
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """OOF and test rows in the predictions contract."""
-        oof = prediction_frame(data.epoch_ids(cv_rows), data.folds(cv_rows), self.name, self.oof.proba, data.classes)
-        test = prediction_frame(data.epoch_ids(test_rows), data.folds(test_rows), self.name, self.test_proba, data.classes)
+        oof = prediction_frame(
+            data.epoch_ids(cv_rows), data.folds(cv_rows), self.name, self.oof.proba, data.classes
+        )
+        test = prediction_frame(
+            data.epoch_ids(test_rows),
+            data.folds(test_rows),
+            self.name,
+            self.test_proba,
+            data.classes,
+        )
         return oof, test
 
     def report(self, data: EpochData, cv_rows: np.ndarray) -> dict:
         degenerate = self.oof.degenerate_folds
         return {
-            "model": self.name, **scores(data.labels(cv_rows), self.oof.predictions()),
-            "best_params": self.best_params, "studies": self.studies, "degenerate_folds": degenerate,
-            "folds": [r.summary() for r in self.oof.folds], "final": self.final.report(),
+            "model": self.name,
+            **scores(data.labels(cv_rows), self.oof.predictions()),
+            "best_params": self.best_params,
+            "studies": self.studies,
+            "degenerate_folds": degenerate,
+            "folds": [r.summary() for r in self.oof.folds],
+            "final": self.final.report(),
         }
 
 
@@ -140,27 +186,55 @@ def fit_base_model(
     model's settings) and a content hash of the rows name its Optuna studies.
     """
     if protocol not in PROTOCOLS:
-        raise InputDataError("evaluation.protocol", f"is {protocol!r}.", f"use one of {list(PROTOCOLS)}.")
+        raise InputDataError(
+            "evaluation.protocol", f"is {protocol!r}.", f"use one of {list(PROTOCOLS)}."
+        )
     fingerprint = partial(data_fingerprint, columns=columns)
-    study_key = {"model": name, "settings": key or {}, "space": (search or {}).get("space"), "seed": seed}
+    study_key = {
+        "model": name,
+        "settings": key or {},
+        "space": (search or {}).get("space"),
+        "seed": seed,
+    }
     best, studies = {}, []
     if searching(search) and protocol == "nested":
         make_model = partial(TunedModel, name, build, search, storage, seed, study_key, fingerprint)
     else:
         if searching(search):
-            best, study = tune(name, build, data, cv_rows, search, storage, seed, {**study_key, "rows": fingerprint(data, cv_rows)})
+            best, study = tune(
+                name,
+                build,
+                data,
+                cv_rows,
+                search,
+                storage,
+                seed,
+                {**study_key, "rows": fingerprint(data, cv_rows)},
+            )
             studies.append(study)
         make_model = partial(build, best)
     oof = out_of_fold(make_model, data, cv_rows, executor)
     studies += [r.model_report["study"] for r in oof.folds if "study" in r.model_report]
     if oof.degenerate_folds:
-        logger.warning("%s predicted one class only in CV folds %s: it is reported and left out of the stack.", name, oof.degenerate_folds)
+        logger.warning(
+            "%s predicted one class only in CV folds %s: it is reported and left out of the stack.",
+            name,
+            oof.degenerate_folds,
+        )
     final = make_model().fit(data, cv_rows)
     if isinstance(final, TunedModel):
         best = final.best_params_
         studies.append(final.study_name_)
-    test_proba = final.predict_proba(data, test_rows) if len(test_rows) else np.empty((0, len(data.classes)))
+    test_proba = (
+        final.predict_proba(data, test_rows) if len(test_rows) else np.empty((0, len(data.classes)))
+    )
     result = scores(data.labels(cv_rows), oof.predictions())
-    logger.info("%s: OOF macro F1 %.3f, kappa %.3f on %d epochs (%s).", name, result["macro_f1"], result["kappa"], len(cv_rows), protocol)
+    logger.info(
+        "%s: OOF macro F1 %.3f, kappa %.3f on %d epochs (%s).",
+        name,
+        result["macro_f1"],
+        result["kappa"],
+        len(cv_rows),
+        protocol,
+    )
     return BaseModelResult(name, oof, final, test_proba, best, list(dict.fromkeys(studies)))
-

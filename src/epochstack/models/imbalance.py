@@ -14,13 +14,17 @@ RESAMPLERS = ("none", "undersample", "oversample", "smote")
 CLASS_WEIGHTS = ("none", "balanced", "inv_sqrt")
 
 
-def class_weights(counts: np.ndarray, scheme: str | None, source: str = "class_weight") -> np.ndarray | None:
+def class_weights(
+    counts: np.ndarray, scheme: str | None, source: str = "class_weight"
+) -> np.ndarray | None:
     """Weight per class from its count: ``balanced`` (1/frequency) or ``inv_sqrt``
     (1/sqrt(frequency)), scaled to mean 1 over classes; ``none``: ``None``. Empty classes count 1."""
     if scheme in (None, "none"):
         return None
     if scheme not in CLASS_WEIGHTS:
-        raise InputDataError(source, f"unknown scheme {scheme!r}.", f"use one of {list(CLASS_WEIGHTS)}.")
+        raise InputDataError(
+            source, f"unknown scheme {scheme!r}.", f"use one of {list(CLASS_WEIGHTS)}."
+        )
     counts = np.maximum(np.asarray(counts, dtype=float), 1)
     freq = counts / counts.sum()
     weights = 1.0 / freq if scheme == "balanced" else 1.0 / np.sqrt(freq)
@@ -38,7 +42,9 @@ def class_sample_weights(y: np.ndarray, scheme: str | None) -> np.ndarray | None
     return weights / weights.mean()
 
 
-def resample_training_rows(X: np.ndarray, y: np.ndarray, method: str | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def resample_training_rows(
+    X: np.ndarray, y: np.ndarray, method: str | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Random under/oversampling or SMOTE of the training rows (imbalanced-learn)."""
     if method in (None, "none"):
         return X, y
@@ -48,12 +54,23 @@ def resample_training_rows(X: np.ndarray, y: np.ndarray, method: str | None, see
     samplers = {
         "undersample": lambda: RandomUnderSampler(random_state=seed),
         "oversample": lambda: RandomOverSampler(random_state=seed),
-        "smote": lambda: SMOTE(random_state=seed, k_neighbors=min(5, max(1, int(np.unique(y, return_counts=True)[1].min()) - 1))),
+        "smote": lambda: SMOTE(
+            random_state=seed,
+            k_neighbors=min(5, max(1, int(np.unique(y, return_counts=True)[1].min()) - 1)),
+        ),
     }
     if method not in samplers:
-        raise InputDataError("stacking.imbalance.resample", f"unknown method {method!r}.", f"use one of {list(RESAMPLERS)}.")
+        raise InputDataError(
+            "stacking.imbalance.resample",
+            f"unknown method {method!r}.",
+            f"use one of {list(RESAMPLERS)}.",
+        )
     if method == "smote" and np.isnan(X).any():
-        raise InputDataError("features", "SMOTE needs features without NaN.", "use stacking.imbalance.resample: oversample, or impute the features.")
+        raise InputDataError(
+            "features",
+            "SMOTE needs features without NaN.",
+            "use stacking.imbalance.resample: oversample, or impute the features.",
+        )
     return samplers[method]().fit_resample(X, y)
 
 

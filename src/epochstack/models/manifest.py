@@ -15,8 +15,20 @@ import pandas as pd
 from epochstack.errors import InputDataError
 from epochstack.models.splits import folds_hash
 
-LIBRARIES = ("epochstack", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "optuna", "lightgbm", "torch",
-             "aeon", "pyriemann", "kedro", "mlflow")
+LIBRARIES = (
+    "epochstack",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "imbalanced-learn",
+    "optuna",
+    "lightgbm",
+    "torch",
+    "aeon",
+    "pyriemann",
+    "kedro",
+    "mlflow",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -30,14 +42,26 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(stacking_model, folds: pd.DataFrame, *, training: dict, stacking: dict, selected: str, protocol: str) -> dict:
+def build_manifest(
+    stacking_model,
+    folds: pd.DataFrame,
+    *,
+    training: dict,
+    stacking: dict,
+    selected: str,
+    protocol: str,
+) -> dict:
     """Everything inference checks, plus what a reader needs to reproduce the stack."""
     return {
         "classes": list(stacking_model.classes),
         "base_model_order": stacking_model.base_model_order,
         "required_models": stacking_model.required_models,
         "reads": dict(stacking_model.reads),
-        "features_per_model": {name: list(m.columns) for name, m in stacking_model.base_models.items() if hasattr(m, "columns")},
+        "features_per_model": {
+            name: list(m.columns)
+            for name, m in stacking_model.base_models.items()
+            if hasattr(m, "columns")
+        },
         "stack_selected": selected,
         "protocol": protocol,
         "folds_hash": folds_hash(folds),
@@ -53,13 +77,27 @@ def check_against_manifest(manifest: dict, stacking_model, feature_columns) -> N
     """Raise a one-line error when the model, the classes or the features differ from the manifest."""
     same_run = "use the stacking_model and stacking_manifest of the same training run."
     if list(stacking_model.classes) != list(manifest["classes"]):
-        raise InputDataError("stacking_manifest", f"the model predicts classes {list(stacking_model.classes)}, the manifest says {manifest['classes']}.", same_run)
+        raise InputDataError(
+            "stacking_manifest",
+            f"the model predicts classes {list(stacking_model.classes)}, the manifest says {manifest['classes']}.",
+            same_run,
+        )
     if list(stacking_model.base_model_order) != list(manifest["base_model_order"]):
-        raise InputDataError("stacking_manifest", f"base models {stacking_model.base_model_order} differ from the manifest's {manifest['base_model_order']}.", same_run)
-    needed = {c for m, cols in manifest["features_per_model"].items() if m in stacking_model.required_models for c in cols}
+        raise InputDataError(
+            "stacking_manifest",
+            f"base models {stacking_model.base_model_order} differ from the manifest's {manifest['base_model_order']}.",
+            same_run,
+        )
+    needed = {
+        c
+        for m, cols in manifest["features_per_model"].items()
+        if m in stacking_model.required_models
+        for c in cols
+    }
     missing = sorted(needed - set(feature_columns))
     if missing:
         raise InputDataError(
-            "features", f"{len(missing)} feature columns named in the stacking manifest are missing, e.g. {missing[:5]}.",
+            "features",
+            f"{len(missing)} feature columns named in the stacking manifest are missing, e.g. {missing[:5]}.",
             "compute features with the feature parameters of training (the manifest's training.features).",
         )

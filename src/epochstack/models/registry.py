@@ -42,7 +42,9 @@ def _logreg(params: dict, seed: int, n_jobs: int) -> BaseEstimator:
     # features that are undefined at recording edges.
     params = {"max_iter": 500, **params}
     return make_pipeline(
-        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(random_state=seed, **params)
+        SimpleImputer(strategy="median"),
+        StandardScaler(),
+        LogisticRegression(random_state=seed, **params),
     )
 
 
@@ -72,12 +74,16 @@ if importlib.util.find_spec("lightgbm") is not None:
 REGISTERED = (*ESTIMATORS, *SIGNAL_MODELS)
 
 
-def make_estimator(kind: str, params: dict | None = None, seed: int = 0, n_jobs: int = 1) -> BaseEstimator:
+def make_estimator(
+    kind: str, params: dict | None = None, seed: int = 0, n_jobs: int = 1
+) -> BaseEstimator:
     """A fresh, unfitted scikit-learn estimator of the registered ``kind`` with ``params``."""
     if kind not in ESTIMATORS:
         hint = " (install lightgbm)" if kind == "lightgbm" else ""
         raise InputDataError(
-            "stacking.base_models.<model>.estimator", f"unknown estimator {kind!r}{hint}.", f"use one of {sorted(REGISTERED)}.",
+            "stacking.base_models.<model>.estimator",
+            f"unknown estimator {kind!r}{hint}.",
+            f"use one of {sorted(REGISTERED)}.",
         )
     return ESTIMATORS[kind](dict(params or {}), int(seed), int(n_jobs))
 
@@ -88,8 +94,15 @@ def reads_features(spec: dict) -> bool:
 
 
 def build_base_model(
-    name: str, spec: dict, classes: list[str], *, tuned: dict | None = None, columns: list[str] | None = None,
-    seed: int = 0, n_jobs: int = 1, imbalance: dict | None = None,
+    name: str,
+    spec: dict,
+    classes: list[str],
+    *,
+    tuned: dict | None = None,
+    columns: list[str] | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+    imbalance: dict | None = None,
 ) -> EpochModel:
     """An unfitted base model: ``spec['params']`` updated with ``tuned`` values."""
     kind = spec.get("estimator")
@@ -97,13 +110,21 @@ def build_base_model(
     if kind in SIGNAL_MODELS:
         return SignalModel(kind, params, classes, seed)
     if kind not in ESTIMATORS:
-        raise InputDataError(f"stacking.base_models.{name}.estimator", f"unknown estimator {kind!r}.", f"use one of {sorted(REGISTERED)}.")
+        raise InputDataError(
+            f"stacking.base_models.{name}.estimator",
+            f"unknown estimator {kind!r}.",
+            f"use one of {sorted(REGISTERED)}.",
+        )
     if columns is None:
         raise ValueError(f"{name}: a tabular model needs its feature columns")
-    return TabularModel(partial(make_estimator, kind, params, seed, n_jobs), columns, classes, imbalance, seed)
+    return TabularModel(
+        partial(make_estimator, kind, params, seed, n_jobs), columns, classes, imbalance, seed
+    )
 
 
-def select_features(columns: Iterable[str], spec: dict | None, model_name: str = "<model>") -> list[str]:
+def select_features(
+    columns: Iterable[str], spec: dict | None, model_name: str = "<model>"
+) -> list[str]:
     """Feature columns a model reads, in table order.
 
     ``spec`` keys (all optional): ``include`` (regexes, a column is kept when one matches),
@@ -112,7 +133,9 @@ def select_features(columns: Iterable[str], spec: dict | None, model_name: str =
     """
     spec = spec or {}
     columns = [c for c in columns if c != "epoch_id"]
-    include = list(spec.get("include") or []) + [rf"(^|_){re.escape(f)}(_|$)" for f in spec.get("families") or []]
+    include = list(spec.get("include") or []) + [
+        rf"(^|_){re.escape(f)}(_|$)" for f in spec.get("families") or []
+    ]
     exclude = list(spec.get("exclude") or [])
     chosen = [c for c in columns if not include or any(re.search(p, c) for p in include)]
     chosen = [c for c in chosen if not any(re.search(p, c) for p in exclude)]
@@ -131,9 +154,12 @@ def enabled_models(block: dict, section: str, catalogue_key: str) -> list[str]:
     unknown = [n for n in names if n not in (block.get(catalogue_key) or {})]
     if unknown:
         raise InputDataError(
-            f"{section}.enabled", f"names {unknown}, which {section}.{catalogue_key} does not define.",
+            f"{section}.enabled",
+            f"names {unknown}, which {section}.{catalogue_key} does not define.",
             f"define them under {section}.{catalogue_key} or choose among {sorted(block.get(catalogue_key) or {})}.",
         )
     if len(set(names)) != len(names):
-        raise InputDataError(f"{section}.enabled", f"lists a model twice: {names}.", "list each model once.")
+        raise InputDataError(
+            f"{section}.enabled", f"lists a model twice: {names}.", "list each model once."
+        )
     return names

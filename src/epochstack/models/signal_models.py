@@ -27,7 +27,9 @@ def read_epochs(data: EpochData, rows: np.ndarray) -> np.ndarray:
     if data.signals is None:
         raise ValueError("this model reads epoch signals, but none were given")
     table = data.table.iloc[rows]
-    out = np.empty((len(rows), len(data.signals.channel_names), data.signals.n_times), dtype=np.float32)
+    out = np.empty(
+        (len(rows), len(data.signals.channel_names), data.signals.n_times), dtype=np.float32
+    )
     for recording_id, positions in table.groupby("recording_id", sort=False).indices.items():
         signal_rows = table["signal_row"].to_numpy(dtype=np.int64)[positions]
         order = np.argsort(signal_rows)  # ascending reads from the memory map
@@ -47,8 +49,12 @@ def _tangent_space(params: dict):
     from pyriemann.tangentspace import TangentSpace
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("covariances", Covariances(estimator=params.get("estimator", "oas"))),
-                     ("tangent_space", TangentSpace(metric=params.get("metric", "riemann")))])
+    return Pipeline(
+        [
+            ("covariances", Covariances(estimator=params.get("estimator", "oas"))),
+            ("tangent_space", TangentSpace(metric=params.get("metric", "riemann"))),
+        ]
+    )
 
 
 class SignalModel(EpochModel):
@@ -73,8 +79,10 @@ class SignalModel(EpochModel):
 
     def _features(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
         chunk = int(self.params.get("chunk_epochs", 256))
-        parts = [self.transform_.transform(read_epochs(data, rows[i:i + chunk]).astype(np.float64))
-                 for i in range(0, len(rows), chunk)]
+        parts = [
+            self.transform_.transform(read_epochs(data, rows[i : i + chunk]).astype(np.float64))
+            for i in range(0, len(rows), chunk)
+        ]
         return np.concatenate(parts).astype(np.float32) if parts else np.empty((0, 0), np.float32)
 
     def fit(self, data: EpochData, rows: np.ndarray) -> SignalModel:
@@ -93,7 +101,10 @@ class SignalModel(EpochModel):
         # coordinate would inflate the noisy ones (pyriemann's own pipeline has no scaler).
         scaler = [] if self.kind == "tangent_space" else [StandardScaler()]
         self.classifier_ = make_pipeline(
-            *scaler, LogisticRegression(C=float(self.params.get("C", 0.1)), max_iter=int(self.params.get("max_iter", 1000)))
+            *scaler,
+            LogisticRegression(
+                C=float(self.params.get("C", 0.1)), max_iter=int(self.params.get("max_iter", 1000))
+            ),
         ).fit(X, y)
         self.seen_epoch_ids = data.epoch_ids(rows)
         return self
@@ -103,4 +114,6 @@ class SignalModel(EpochModel):
         if len(rows) == 0:
             return np.empty((0, len(self.classes)))
         classifier = self.classifier_
-        return align_proba(classifier.predict_proba(self._features(data, rows)), classifier.classes_, self.classes)
+        return align_proba(
+            classifier.predict_proba(self._features(data, rows)), classifier.classes_, self.classes
+        )

@@ -21,7 +21,11 @@ def choose_test_subjects(
     if test_subjects:
         unknown = sorted(set(map(str, test_subjects)) - set(subjects))
         if unknown:
-            raise InputDataError("splits.test_subjects", f"unknown subject(s) {unknown}.", f"choose among {subjects}.")
+            raise InputDataError(
+                "splits.test_subjects",
+                f"unknown subject(s) {unknown}.",
+                f"choose among {subjects}.",
+            )
         return sorted(map(str, test_subjects))
     if n_test_subjects >= len(subjects):
         raise InputDataError(
@@ -40,7 +44,9 @@ def _cv_splitter(method: str, n_folds: int, seed: int):
         return GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     if method == "leave_one_subject_out":
         return LeaveOneGroupOut()
-    raise InputDataError("splits.method", f"unknown split method {method!r}.", f"use one of {list(SPLIT_METHODS)}.")
+    raise InputDataError(
+        "splits.method", f"unknown split method {method!r}.", f"use one of {list(SPLIT_METHODS)}."
+    )
 
 
 def assign_folds(
@@ -58,11 +64,17 @@ def assign_folds(
     """
     table = epoch_table[["epoch_id", "subject_id", "label"]].reset_index(drop=True)
     subjects = table["subject_id"].astype(str)
-    fixed = epoch_table["source_split"].astype("object").to_numpy() if "source_split" in epoch_table else None
+    fixed = (
+        epoch_table["source_split"].astype("object").to_numpy()
+        if "source_split" in epoch_table
+        else None
+    )
     if fixed is not None and pd.notna(fixed).any():
         is_test = fixed == "test"
     else:
-        held_out = choose_test_subjects(sorted(subjects.unique()), test_subjects, n_test_subjects, seed)
+        held_out = choose_test_subjects(
+            sorted(subjects.unique()), test_subjects, n_test_subjects, seed
+        )
         is_test = subjects.isin(held_out).to_numpy()
     fold = np.full(len(table), TEST_FOLD, dtype=np.int64)
     train = np.flatnonzero(~is_test)
@@ -75,13 +87,17 @@ def assign_folds(
         )
     splitter = _cv_splitter(method, n_folds, seed)
     labels = table["label"].astype(str).to_numpy()[train]
-    for k, (_, val) in enumerate(splitter.split(train, labels, groups=subjects.iloc[train].to_numpy())):
+    for k, (_, val) in enumerate(
+        splitter.split(train, labels, groups=subjects.iloc[train].to_numpy())
+    ):
         fold[train[val]] = k
     return pd.DataFrame({"epoch_id": table["epoch_id"].to_numpy(), "fold": fold})
 
 
 def folds_hash(folds: pd.DataFrame) -> str:
     """sha256 of the ``epoch_id -> fold`` table sorted by epoch id: identifies a split in manifests."""
-    table = folds[["epoch_id", "fold"]].astype({"epoch_id": str, "fold": int}).sort_values("epoch_id")
+    table = (
+        folds[["epoch_id", "fold"]].astype({"epoch_id": str, "fold": int}).sort_values("epoch_id")
+    )
     payload = "\n".join(f"{e}\t{f}" for e, f in table.itertuples(index=False))
     return hashlib.sha256(payload.encode()).hexdigest()

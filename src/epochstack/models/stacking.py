@@ -122,23 +122,36 @@ class LogisticStack(EpochModel):
     """Standardised multinomial logistic regression on the base probabilities (strong L2)."""
 
     def __init__(self, models: list[str], classes: list[str], C: float = 0.1, seed: int = 0):
-        self.all_models, self.classes, self.C, self.seed = list(models), list(classes), float(C), int(seed)
+        self.all_models, self.classes, self.C, self.seed = (
+            list(models),
+            list(classes),
+            float(C),
+            int(seed),
+        )
 
     @property
     def models(self) -> list[str]:
         return self.all_models
 
     def _X(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
-        return data.feature_matrix(rows, [c for m in self.all_models for c in meta_columns(m, self.classes)])
+        return data.feature_matrix(
+            rows, [c for m in self.all_models for c in meta_columns(m, self.classes)]
+        )
 
     def fit(self, data: EpochData, rows: np.ndarray) -> LogisticStack:
-        self.estimator_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed))
+        self.estimator_ = make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
+        )
         self.estimator_.fit(self._X(data, rows), data.labels(rows))
         self.seen_epoch_ids = data.epoch_ids(rows)
         return self
 
     def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
-        return align_proba(self.estimator_.predict_proba(self._X(data, rows)), self.estimator_.classes_, self.classes)
+        return align_proba(
+            self.estimator_.predict_proba(self._X(data, rows)),
+            self.estimator_.classes_,
+            self.classes,
+        )
 
     def report(self) -> dict:
         return {"combiner": "logistic", "C": self.C}
@@ -164,14 +177,19 @@ class Candidate:
         return self.macro_f1 >= other.macro_f1 + margin and no_worse
 
 
-def _candidates(models: list[str], classes: list[str], settings: dict, seed: int) -> list[Candidate]:
+def _candidates(
+    models: list[str], classes: list[str], settings: dict, seed: int
+) -> list[Candidate]:
     out = [Candidate(m, SingleModel(m, classes)) for m in models]
     if len(models) > 1:
         combiners = settings.get("combiners", list(COMBINERS))
         if "weighted_average" in combiners:
             out.append(Candidate("weighted_average", WeightedAverage(models, classes)))
         if "logistic" in combiners:
-            out += [Candidate(f"logistic(C={c:g})", LogisticStack(models, classes, c, seed)) for c in settings.get("logistic_C", [0.01, 0.1, 1.0])]
+            out += [
+                Candidate(f"logistic(C={c:g})", LogisticStack(models, classes, c, seed))
+                for c in settings.get("logistic_C", [0.01, 0.1, 1.0])
+            ]
     return out
 
 
@@ -191,7 +209,9 @@ def _score(candidate: Candidate, data: EpochData, rows: np.ndarray) -> None:
 class SelectedStack(EpochModel):
     """Chooses among the candidates by CV on its fitting rows (see the module docstring)."""
 
-    def __init__(self, models: list[str], classes: list[str], settings: dict | None = None, seed: int = 0):
+    def __init__(
+        self, models: list[str], classes: list[str], settings: dict | None = None, seed: int = 0
+    ):
         self.base_models, self.classes = list(models), list(classes)
         self.settings, self.seed = dict(settings or {}), int(seed)
 
@@ -202,11 +222,20 @@ class SelectedStack(EpochModel):
         singles = [c for c in candidates if c.name in self.base_models]
         best_single = max(singles, key=Candidate.rank)
         margin = float(self.settings.get("margin", 0.005))
-        better = [c for c in candidates if c.name not in self.base_models and c.beats(best_single, margin)]
+        better = [
+            c for c in candidates if c.name not in self.base_models and c.beats(best_single, margin)
+        ]
         chosen = max(better, key=Candidate.rank) if better else best_single
         self.selected_ = chosen.name
         self.model_ = chosen.model.fit(data, rows)
-        self.scores_ = {c.name: {"macro_f1": round(c.macro_f1, 4), "kappa": round(c.kappa, 4), "log_loss": round(c.log_loss, 4)} for c in candidates}
+        self.scores_ = {
+            c.name: {
+                "macro_f1": round(c.macro_f1, 4),
+                "kappa": round(c.kappa, 4),
+                "log_loss": round(c.log_loss, 4),
+            }
+            for c in candidates
+        }
         self.seen_epoch_ids = data.epoch_ids(rows)
         return self
 
@@ -239,13 +268,20 @@ class StackedModel:
     def required_models(self) -> list[str]:
         return self.stack.models
 
-    def base_probabilities(self, data: EpochData, models: list[str] | None = None) -> dict[str, np.ndarray]:
+    def base_probabilities(
+        self, data: EpochData, models: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
         rows = np.arange(len(data.table))
-        return {m: self.base_models[m].predict_proba(data, rows) for m in (models or self.required_models)}
+        return {
+            m: self.base_models[m].predict_proba(data, rows)
+            for m in (models or self.required_models)
+        }
 
     def predict_proba(self, data: EpochData) -> np.ndarray:
         """Stacked probabilities for every row of ``data.table`` (columns in ``classes`` order)."""
         probabilities = self.base_probabilities(data)
         ids = data.epoch_ids(np.arange(len(data.table)))
-        meta = EpochData(data.table, self.classes, features=meta_table(probabilities, ids, self.classes))
+        meta = EpochData(
+            data.table, self.classes, features=meta_table(probabilities, ids, self.classes)
+        )
         return self.stack.predict_proba(meta, np.arange(len(data.table)))

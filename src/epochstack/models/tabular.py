@@ -38,8 +38,14 @@ class TabularModel(EpochModel):
 
     reads = "features"
 
-    def __init__(self, make_estimator: Callable[[], BaseEstimator], columns: list[str], classes: list[str],
-                 imbalance: dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        make_estimator: Callable[[], BaseEstimator],
+        columns: list[str],
+        classes: list[str],
+        imbalance: dict | None = None,
+        seed: int = 0,
+    ):
         self.make_estimator = make_estimator
         self.columns = list(columns)
         self.classes = list(classes)

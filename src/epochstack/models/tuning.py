@@ -51,7 +51,9 @@ from epochstack.models.engine import (
 )
 
 logger = logging.getLogger(__name__)
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # one summary line per study instead of one per trial
+optuna.logging.set_verbosity(
+    optuna.logging.WARNING
+)  # one summary line per study instead of one per trial
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STORAGE_ENV = "OPTUNA_STORAGE"
@@ -79,7 +81,9 @@ def redact(url: str) -> str:
 
 def digest(payload) -> str:
     """A short, stable hash of JSON-able settings."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]
 
 
 def data_fingerprint(data: EpochData, rows: np.ndarray, columns: list[str] | None = None) -> str:
@@ -87,14 +91,26 @@ def data_fingerprint(data: EpochData, rows: np.ndarray, columns: list[str] | Non
     feature values of ``columns`` or, without columns, a strided sample of the epoch signals."""
     h = hashlib.sha256()
     table = data.table.iloc[np.asarray(rows)]
-    h.update(pd.util.hash_pandas_object(table[["epoch_id", "label", "fold"]].astype(str), index=False).to_numpy().tobytes())
+    h.update(
+        pd.util.hash_pandas_object(table[["epoch_id", "label", "fold"]].astype(str), index=False)
+        .to_numpy()
+        .tobytes()
+    )
     if columns is not None and data.features is not None:
-        h.update(pd.util.hash_pandas_object(data.features.loc[table["epoch_id"].astype(str), columns], index=False).to_numpy().tobytes())
+        h.update(
+            pd.util.hash_pandas_object(
+                data.features.loc[table["epoch_id"].astype(str), columns], index=False
+            )
+            .to_numpy()
+            .tobytes()
+        )
     elif data.signals is not None:
         h.update(json.dumps(data.signals.info, sort_keys=True).encode())
-        for recording_id in sorted(table["recording_id"].astype(str).unique())[:: max(1, table["recording_id"].nunique() // 16)]:
+        for recording_id in sorted(table["recording_id"].astype(str).unique())[
+            :: max(1, table["recording_id"].nunique() // 16)
+        ]:
             epochs = data.signals[recording_id]
-            h.update(np.ascontiguousarray(epochs[:: max(1, len(epochs) // 8), :, :: 7]).tobytes())
+            h.update(np.ascontiguousarray(epochs[:: max(1, len(epochs) // 8), :, ::7]).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -107,13 +123,19 @@ def suggest_params(trial: optuna.Trial, space: dict) -> dict:
     for name, spec in (space or {}).items():
         kind = spec.get("type")
         if kind == "float":
-            params[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False)))
+            params[name] = trial.suggest_float(
+                name, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False))
+            )
         elif kind == "int":
-            params[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)))
+            params[name] = trial.suggest_int(
+                name, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False))
+            )
         elif kind == "categorical":
             params[name] = trial.suggest_categorical(name, list(spec["choices"]))
         else:
-            raise InputDataError(f"search_space.{name}", f"unknown type {kind!r}.", "use float, int or categorical.")
+            raise InputDataError(
+                f"search_space.{name}", f"unknown type {kind!r}.", "use float, int or categorical."
+            )
     return params
 
 
@@ -124,26 +146,51 @@ def _sampler_seed(seed: int, study: optuna.Study) -> int:
     return int(digest(token)[:8], 16)
 
 
-def open_study(storage: str, study_name: str, seed: int, pruner: dict | None = None, n_startup_trials: int | None = None) -> optuna.Study:
+def open_study(
+    storage: str,
+    study_name: str,
+    seed: int,
+    pruner: dict | None = None,
+    n_startup_trials: int | None = None,
+) -> optuna.Study:
     """Create or reopen a maximising study: heartbeat + retry of killed trials, TPE seeded for
     this process and attempt (see the module docstring), median pruning."""
     url = resolve_storage(storage)
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    engine_kwargs = (
+        {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        if url.startswith("sqlite")
+        else {"pool_pre_ping": True}
+    )
     pruner = pruner or {}
     for attempt in range(1, 6):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are stable enough
+                warnings.simplefilter(
+                    "ignore", optuna.exceptions.ExperimentalWarning
+                )  # heartbeats are stable enough
                 rdb = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
                     heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2),
                 )
             study = optuna.create_study(
-                study_name=study_name, storage=rdb, direction="maximize", load_if_exists=True,
-                pruner=MedianPruner(n_startup_trials=int(pruner.get("n_startup_trials", 2)), n_warmup_steps=int(pruner.get("n_warmup_steps", 1))),
+                study_name=study_name,
+                storage=rdb,
+                direction="maximize",
+                load_if_exists=True,
+                pruner=MedianPruner(
+                    n_startup_trials=int(pruner.get("n_startup_trials", 2)),
+                    n_warmup_steps=int(pruner.get("n_warmup_steps", 1)),
+                ),
             )
             break
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, optuna.exceptions.DuplicatedStudyError):
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.OperationalError,
+            optuna.exceptions.DuplicatedStudyError,
+        ):
             # Processes opening a new database at once race to create its schema (Optuna's
             # alembic version row, the tables, the study): the loser retries and finds it made.
             if attempt == 5:
@@ -161,7 +208,10 @@ def finished_trials(study: optuna.Study) -> int:
 
 def prune_if_repeated(trial: optuna.Trial) -> None:
     """Prune a trial at once when its parameters repeat a complete trial of its study."""
-    done = {json.dumps(t.params, sort_keys=True) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    done = {
+        json.dumps(t.params, sort_keys=True)
+        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
     if json.dumps(trial.params, sort_keys=True) in done:
         raise optuna.TrialPruned("parameters already evaluated by another trial")
 
@@ -181,18 +231,28 @@ def run_study(
     if remaining > 0:
         logger.info("Study %s: running %d of %d trials.", study.study_name, remaining, n_trials)
         study.optimize(
-            objective, n_trials=remaining, timeout=timeout_s,
+            objective,
+            n_trials=remaining,
+            timeout=timeout_s,
             callbacks=[MaxTrialsCallback(int(n_trials), states=FINISHED), *(callbacks or [])],
         )
     else:
-        logger.info("Study %s: its %d trials are already finished; reusing them.", study.study_name, n_trials)
+        logger.info(
+            "Study %s: its %d trials are already finished; reusing them.",
+            study.study_name,
+            n_trials,
+        )
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        logger.warning("Study %s has no completed trial: default parameters are kept.", study.study_name)
+        logger.warning(
+            "Study %s has no completed trial: default parameters are kept.", study.study_name
+        )
         return {}
     return dict(study.best_params)
 
 
-def cv_objective(build: ParamsModel, data: EpochData, rows: np.ndarray, space: dict) -> Callable[[optuna.Trial], float]:
+def cv_objective(
+    build: ParamsModel, data: EpochData, rows: np.ndarray, space: dict
+) -> Callable[[optuna.Trial], float]:
     """Objective: pooled out-of-fold macro F1 over the folds of ``rows``, pruned after each fold.
 
     Takes CV rows only: held-out test rows (fold -1) are refused, so tuning cannot see them.
@@ -218,18 +278,46 @@ def cv_objective(build: ParamsModel, data: EpochData, rows: np.ndarray, space: d
     return objective
 
 
-def tune(name: str, build: ParamsModel, data: EpochData, rows: np.ndarray, search: dict, storage: str, seed: int, key: dict) -> tuple[dict, str]:
+def tune(
+    name: str,
+    build: ParamsModel,
+    data: EpochData,
+    rows: np.ndarray,
+    search: dict,
+    storage: str,
+    seed: int,
+    key: dict,
+) -> tuple[dict, str]:
     """Best parameters of ``build`` on the folds of ``rows`` (and the study's name)."""
     n_trials = int(search.get("n_trials", 0))
-    study = open_study(storage, f"{name}-{digest(key)}", seed, search.get("pruner"), search.get("n_startup_trials", max(2, n_trials // 3)))
-    best = run_study(study, cv_objective(build, data, rows, search["space"]), n_trials, search.get("timeout_s"))
-    logger.info("%s: best parameters %s (study %s, %d trials).", name, best, study.study_name, finished_trials(study))
+    study = open_study(
+        storage,
+        f"{name}-{digest(key)}",
+        seed,
+        search.get("pruner"),
+        search.get("n_startup_trials", max(2, n_trials // 3)),
+    )
+    best = run_study(
+        study, cv_objective(build, data, rows, search["space"]), n_trials, search.get("timeout_s")
+    )
+    logger.info(
+        "%s: best parameters %s (study %s, %d trials).",
+        name,
+        best,
+        study.study_name,
+        finished_trials(study),
+    )
     return best, study.study_name
 
 
 def searching(search: dict | None) -> bool:
     """True when a ``search`` section asks for trials over a non-empty space."""
-    return bool(search and search.get("enabled", True) and search.get("space") and int(search.get("n_trials", 0)) > 0)
+    return bool(
+        search
+        and search.get("enabled", True)
+        and search.get("space")
+        and int(search.get("n_trials", 0)) > 0
+    )
 
 
 class TunedModel(EpochModel):
@@ -239,13 +327,30 @@ class TunedModel(EpochModel):
     other outer folds.
     """
 
-    def __init__(self, name: str, build: ParamsModel, search: dict, storage: str, seed: int, key: dict, fingerprint: Callable[[EpochData, np.ndarray], str]):
-        self.name, self.build, self.search, self.storage, self.seed = name, build, search, storage, int(seed)
+    def __init__(
+        self,
+        name: str,
+        build: ParamsModel,
+        search: dict,
+        storage: str,
+        seed: int,
+        key: dict,
+        fingerprint: Callable[[EpochData, np.ndarray], str],
+    ):
+        self.name, self.build, self.search, self.storage, self.seed = (
+            name,
+            build,
+            search,
+            storage,
+            int(seed),
+        )
         self.key, self.fingerprint = key, fingerprint
 
     def fit(self, data: EpochData, rows: np.ndarray) -> TunedModel:
         key = {**self.key, "rows": self.fingerprint(data, rows)}
-        self.best_params_, self.study_name_ = tune(self.name, self.build, data, rows, self.search, self.storage, self.seed, key)
+        self.best_params_, self.study_name_ = tune(
+            self.name, self.build, data, rows, self.search, self.storage, self.seed, key
+        )
         self.model_ = self.build(self.best_params_).fit(data, rows)
         self.classes = self.model_.classes
         self.seen_epoch_ids = self.model_.seen_epoch_ids
@@ -269,7 +374,13 @@ def log_study_to_mlflow(storage: str, study_name: str, prefix: str) -> None:
     study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage))
     for trial in study.get_trials(deepcopy=False, states=FINISHED):
         with mlflow.start_run(run_name=f"{prefix}-trial-{trial.number}", nested=True):
-            mlflow.set_tags({"optuna.study": study.study_name, "optuna.trial": trial.number, "optuna.state": trial.state.name})
+            mlflow.set_tags(
+                {
+                    "optuna.study": study.study_name,
+                    "optuna.trial": trial.number,
+                    "optuna.state": trial.state.name,
+                }
+            )
             mlflow.log_params(trial.params)
             for step, value in sorted(trial.intermediate_values.items()):
                 mlflow.log_metric("cv_macro_f1_running", value, step=step)

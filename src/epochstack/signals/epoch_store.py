@@ -42,7 +42,9 @@ class EpochStore(Mapping):
         self.path = Path(path)
         info_path = self.path / INFO_FILE
         if not info_path.exists():
-            raise FileNotFoundError(f"{info_path}: no epoch store here; run the data_engineering pipeline first.")
+            raise FileNotFoundError(
+                f"{info_path}: no epoch store here; run the data_engineering pipeline first."
+            )
         self.info = json.loads(info_path.read_text())
 
     @property
@@ -101,12 +103,16 @@ def discard_uncommitted() -> None:
         _UNCOMMITTED.discard(path)
 
 
-def stage_recording(staging_dir: str | Path, recording_id: str, epochs: np.ndarray, source: object = "epochs") -> int:
+def stage_recording(
+    staging_dir: str | Path, recording_id: str, epochs: np.ndarray, source: object = "epochs"
+) -> int:
     """Write one recording's epochs into a staging folder; returns its number of epochs."""
     name = check_id(recording_id, source, "recording_id")
     array = np.asarray(epochs, dtype=np.float32)
     if array.ndim != 3:
-        raise ValueError(f"epochs of {name} have shape {array.shape}; expected (n_epochs, n_channels, n_times)")
+        raise ValueError(
+            f"epochs of {name} have shape {array.shape}; expected (n_epochs, n_channels, n_times)"
+        )
     np.save(Path(staging_dir) / f"{name}.npy", array)
     return int(array.shape[0])
 
@@ -126,9 +132,13 @@ class StagedEpochStore:
 
     def info(self) -> dict:
         return {
-            "sfreq": float(self.sfreq), "sfreq_known": bool(self.sfreq_known),
-            "channel_names": list(self.channel_names), "channel_types": list(self.channel_types),
-            "n_times": int(self.n_times), "recording_ids": list(self.recording_ids), **self.extra,
+            "sfreq": float(self.sfreq),
+            "sfreq_known": bool(self.sfreq_known),
+            "channel_names": list(self.channel_names),
+            "channel_types": list(self.channel_types),
+            "n_times": int(self.n_times),
+            "recording_ids": list(self.recording_ids),
+            **self.extra,
         }
 
     def open(self) -> EpochStore:
@@ -141,7 +151,9 @@ class StagedEpochStore:
         staging, path = Path(self.staging_dir), Path(path)
         missing = [r for r in self.recording_ids if not (staging / f"{r}.npy").exists()]
         if missing:
-            raise FileNotFoundError(f"{staging}: staged recordings {missing[:3]} are missing; nothing was committed.")
+            raise FileNotFoundError(
+                f"{staging}: staged recordings {missing[:3]} are missing; nothing was committed."
+            )
         self.open()
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
@@ -180,12 +192,24 @@ def write_epoch_store(
         for recording_id, value in epochs.items():
             array = np.asarray(value() if callable(value) else value, dtype=np.float32)
             if array.ndim != 3 or array.shape[1] != len(channel_names):
-                raise ValueError(f"epochs of {recording_id} have shape {array.shape}; expected (n_epochs, {len(channel_names)}, n_times)")
+                raise ValueError(
+                    f"epochs of {recording_id} have shape {array.shape}; expected (n_epochs, {len(channel_names)}, n_times)"
+                )
             if n_times is not None and array.shape[2] != n_times:
-                raise ValueError(f"epochs of {recording_id} have {array.shape[2]} samples; others have {n_times}")
+                raise ValueError(
+                    f"epochs of {recording_id} have {array.shape[2]} samples; others have {n_times}"
+                )
             n_times = array.shape[2]
             stage_recording(staging, recording_id, array)
-        staged = StagedEpochStore(staging, sfreq, list(channel_names), list(channel_types), int(n_times or 0), list(epochs), sfreq_known)
+        staged = StagedEpochStore(
+            staging,
+            sfreq,
+            list(channel_names),
+            list(channel_types),
+            int(n_times or 0),
+            list(epochs),
+            sfreq_known,
+        )
         return staged.commit(path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

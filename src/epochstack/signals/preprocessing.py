@@ -14,11 +14,26 @@ from epochstack.signals.recording import EpochedRecording, Recording
 # AASM stage names -> the 3-class Wake/NREM/REM scheme used in rodent work.
 LABEL_MAPPINGS: dict[str, dict[str, str]] = {
     "three_class": {
-        "W": "Wake", "Wake": "Wake",
-        "N1": "NREM", "N2": "NREM", "N3": "NREM", "N4": "NREM", "NREM": "NREM",
-        "REM": "REM", "R": "REM",
+        "W": "Wake",
+        "Wake": "Wake",
+        "N1": "NREM",
+        "N2": "NREM",
+        "N3": "NREM",
+        "N4": "NREM",
+        "NREM": "NREM",
+        "REM": "REM",
+        "R": "REM",
     },
-    "aasm": {"W": "W", "Wake": "W", "N1": "N1", "N2": "N2", "N3": "N3", "N4": "N3", "REM": "REM", "R": "REM"},
+    "aasm": {
+        "W": "W",
+        "Wake": "W",
+        "N1": "N1",
+        "N2": "N2",
+        "N3": "N3",
+        "N4": "N3",
+        "REM": "REM",
+        "R": "REM",
+    },
     "none": {},
 }
 UNKNOWN_LABELS = {"", "?", "unknown", "unscored", "nan", "none", "movement", "artefact", "artifact"}
@@ -34,10 +49,17 @@ def map_labels(labels: np.ndarray, mapping: str, source: object = "labels") -> n
     """
     if mapping not in LABEL_MAPPINGS:
         raise InputDataError(
-            "dataset.label_mapping", f"unknown label mapping {mapping!r}.", f"use one of {sorted(LABEL_MAPPINGS)}."
+            "dataset.label_mapping",
+            f"unknown label mapping {mapping!r}.",
+            f"use one of {sorted(LABEL_MAPPINGS)}.",
         )
     table = LABEL_MAPPINGS[mapping]
-    texts = [None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label).strip() for label in labels]
+    texts = [
+        None
+        if label is None or (isinstance(label, float) and np.isnan(label))
+        else str(label).strip()
+        for label in labels
+    ]
     texts = [None if text is None or text.lower() in UNKNOWN_LABELS else text for text in texts]
     present = {text for text in texts if text is not None}
     strangers = sorted(present - table.keys())
@@ -49,7 +71,9 @@ def map_labels(labels: np.ndarray, mapping: str, source: object = "labels") -> n
             "rename them to stage names, write unscored epochs as '?' (for epochs no event "
             "covers: preprocessing.epoch.background_label: '?'), or set dataset.label_mapping: none.",
         )
-    return np.array([None if text is None else table.get(text, text) for text in texts], dtype=object)
+    return np.array(
+        [None if text is None else table.get(text, text) for text in texts], dtype=object
+    )
 
 
 def check_mapped_classes(table: pd.DataFrame, mapping: str) -> None:
@@ -100,9 +124,16 @@ def validate_recording(recording: Recording) -> None:
     """Reject empty signals, NaN runs and hypnograms that do not cover the recording."""
     src = recording.source
     if recording.signals.ndim != 2 or recording.signals.shape[1] == 0:
-        raise InputDataError(src, f"no samples (signal shape {recording.signals.shape}).", "check the file is complete.")
+        raise InputDataError(
+            src,
+            f"no samples (signal shape {recording.signals.shape}).",
+            "check the file is complete.",
+        )
     if len(recording.channel_names) != recording.signals.shape[0]:
-        raise InputDataError(src, f"{len(recording.channel_names)} channel names for {recording.signals.shape[0]} signals.")
+        raise InputDataError(
+            src,
+            f"{len(recording.channel_names)} channel names for {recording.signals.shape[0]} signals.",
+        )
     if not np.isfinite(recording.sfreq) or recording.sfreq <= 0:
         raise InputDataError(src, f"invalid sampling rate {recording.sfreq}.", "set dataset.sfreq.")
     bad = ~np.isfinite(recording.signals)
@@ -131,7 +162,9 @@ def resample(recording: Recording, target_hz: float | None) -> Recording:
     if not target_hz or np.isclose(target_hz, recording.sfreq):
         return recording
     ratio = Fraction(float(target_hz) / recording.sfreq).limit_denominator(1000)
-    recording.signals = signal.resample_poly(recording.signals, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+    recording.signals = signal.resample_poly(
+        recording.signals, ratio.numerator, ratio.denominator, axis=-1
+    ).astype(np.float32)
     recording.sfreq = recording.sfreq * ratio.numerator / ratio.denominator
     return recording
 
@@ -175,7 +208,9 @@ def filter_signals(
         out[..., idx, :] = signal.sosfiltfilt(sos, out[..., idx, :], axis=-1, padlen=padlen)
     if notch_hz and notch_hz < sfreq / 2:
         b, a = signal.iirnotch(notch_hz, Q=30.0, fs=sfreq)
-        out = signal.filtfilt(b, a, out, axis=-1, padlen=min(3 * max(len(a), len(b)), out.shape[-1] - 1))
+        out = signal.filtfilt(
+            b, a, out, axis=-1, padlen=min(3 * max(len(a), len(b)), out.shape[-1] - 1)
+        )
     return out.astype(np.float32)
 
 
@@ -192,14 +227,23 @@ def epoch_labels_from_hypnogram(
 
 
 def epoch_labels_from_events(
-    t_start_s: np.ndarray, window_s: float, events: pd.DataFrame, min_overlap: float, background: str
+    t_start_s: np.ndarray,
+    window_s: float,
+    events: pd.DataFrame,
+    min_overlap: float,
+    background: str,
 ) -> np.ndarray:
     """Label of each epoch: an event's label when it covers ``min_overlap`` of the epoch."""
     out = np.full(len(t_start_s), background, dtype=object)
     best = np.zeros(len(t_start_s))
     t_end = t_start_s + window_s
-    for onset, duration, label in events[["onset_s", "duration_s", "label"]].itertuples(index=False):
-        overlap = np.clip(np.minimum(t_end, onset + duration) - np.maximum(t_start_s, onset), 0, None) / window_s
+    for onset, duration, label in events[["onset_s", "duration_s", "label"]].itertuples(
+        index=False
+    ):
+        overlap = (
+            np.clip(np.minimum(t_end, onset + duration) - np.maximum(t_start_s, onset), 0, None)
+            / window_s
+        )
         take = (overlap >= min_overlap) & (overlap > best)
         out[take] = label
         best = np.maximum(best, np.where(take, overlap, best))
@@ -207,13 +251,18 @@ def epoch_labels_from_events(
 
 
 def epoch_recording(
-    recording: Recording, window_s: float, step_s: float, min_event_overlap: float = 0.5, background_label: str = "background"
+    recording: Recording,
+    window_s: float,
+    step_s: float,
+    min_event_overlap: float = 0.5,
+    background_label: str = "background",
 ) -> EpochedRecording:
     """Cut a continuous recording into windows of ``window_s`` every ``step_s`` seconds."""
     n_win, n_step = int(round(window_s * recording.sfreq)), int(round(step_s * recording.sfreq))
     if n_win < 2 or n_step < 1:
         raise InputDataError(
-            "preprocessing.epoch", f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.",
+            "preprocessing.epoch",
+            f"window {window_s} s / step {step_s} s is too short at {recording.sfreq} Hz.",
             "set preprocessing.epoch.window_s to at least two samples and step_s to at least one.",
         )
     if recording.n_samples < n_win:
@@ -222,14 +271,20 @@ def epoch_recording(
             f"recording is {recording.duration_s:.1f} s long, shorter than one {window_s} s epoch.",
             "lower preprocessing.epoch.window_s or drop this file.",
         )
-    windows = np.lib.stride_tricks.sliding_window_view(recording.signals, n_win, axis=1)[:, ::n_step]
+    windows = np.lib.stride_tricks.sliding_window_view(recording.signals, n_win, axis=1)[
+        :, ::n_step
+    ]
     epochs = np.ascontiguousarray(windows.transpose(1, 0, 2), dtype=np.float32)
     index = np.arange(epochs.shape[0])
     t_start = index * n_step / recording.sfreq
     if recording.epoch_labels is not None:
-        labels = epoch_labels_from_hypnogram(len(index), t_start, window_s, recording.epoch_labels, recording.label_epoch_s)
+        labels = epoch_labels_from_hypnogram(
+            len(index), t_start, window_s, recording.epoch_labels, recording.label_epoch_s
+        )
     elif recording.events is not None:
-        labels = epoch_labels_from_events(t_start, window_s, recording.events, min_event_overlap, background_label)
+        labels = epoch_labels_from_events(
+            t_start, window_s, recording.events, min_event_overlap, background_label
+        )
     else:
         labels = None
     return EpochedRecording(
@@ -247,14 +302,18 @@ def epoch_recording(
     )
 
 
-def artefact_flags(epochs: np.ndarray, channel_types: list[str], config: dict) -> dict[str, np.ndarray]:
+def artefact_flags(
+    epochs: np.ndarray, channel_types: list[str], config: dict
+) -> dict[str, np.ndarray]:
     """Per-epoch flags: a flat channel, clipping (samples stuck at the extremes), extreme amplitude."""
     std = epochs.std(axis=-1)
     flat = (std < float(config.get("flat_std", 0.0))).any(axis=1)
     high, low = epochs.max(axis=-1, keepdims=True), epochs.min(axis=-1, keepdims=True)
     span = np.maximum(high - low, 1e-12)
     at_edge = (np.abs(epochs - high) <= 1e-4 * span) | (np.abs(epochs - low) <= 1e-4 * span)
-    clipped = ((at_edge.mean(axis=-1) >= float(config.get("clip_fraction", 1.0))) & (std > 0)).any(axis=1)
+    clipped = ((at_edge.mean(axis=-1) >= float(config.get("clip_fraction", 1.0))) & (std > 0)).any(
+        axis=1
+    )
     limits = config.get("extreme_abs") or {}
     limit = np.array([float(limits.get(t, np.inf)) for t in channel_types])
     extreme = (np.abs(epochs).max(axis=-1) > limit).any(axis=1)

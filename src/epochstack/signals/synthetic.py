@@ -24,7 +24,11 @@ from epochstack.signals.synthetic_sleep import generate_sleep_recording
 from epochstack.signals.synthetic_sleep_edf import write_sleep_edf_folder
 
 __all__ = [
-    "TASKS", "generate_seizure_recording", "generate_sleep_recording", "synthetic_recordings", "write_sleep_edf_folder",
+    "TASKS",
+    "generate_seizure_recording",
+    "generate_sleep_recording",
+    "synthetic_recordings",
+    "write_sleep_edf_folder",
 ]
 
 # task -> (generator, default sampling rate in Hz, recording-id suffix)
@@ -53,11 +57,17 @@ def synthetic_recordings(
     the sleep task (see :func:`generate_sleep_recording`); the seizure task has one of each.
     """
     if task not in TASKS:
-        raise ParameterError("dataset.synthetic.task", f"unknown task {task!r}.", f"use one of {sorted(TASKS)}.")
+        raise ParameterError(
+            "dataset.synthetic.task", f"unknown task {task!r}.", f"use one of {sorted(TASKS)}."
+        )
     if int(n_subjects) < 1:
-        raise ParameterError("dataset.synthetic.n_subjects", f"must be at least 1, got {n_subjects}.")
+        raise ParameterError(
+            "dataset.synthetic.n_subjects", f"must be at least 1, got {n_subjects}."
+        )
     if not hours_per_subject or hours_per_subject <= 0:
-        raise ParameterError("dataset.synthetic.hours_per_subject", f"must be positive, got {hours_per_subject}.")
+        raise ParameterError(
+            "dataset.synthetic.hours_per_subject", f"must be positive, got {hours_per_subject}."
+        )
     generate, default_sfreq, suffix = TASKS[task]
     rate = float(sfreq) if sfreq else default_sfreq
     options = {}
@@ -65,9 +75,13 @@ def synthetic_recordings(
         options = {"difficulty": str(difficulty), "population": population}
     elif population is not None:
         raise ParameterError(
-            "dataset.synthetic.population", f"{population!r} applies to the sleep task only.", "set it to null."
+            "dataset.synthetic.population",
+            f"{population!r} applies to the sleep task only.",
+            "set it to null.",
         )
     return {
-        f"sub-{i:03d}_{suffix}": partial(generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed), **options)
+        f"sub-{i:03d}_{suffix}": partial(
+            generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed), **options
+        )
         for i in range(int(n_subjects))
     }

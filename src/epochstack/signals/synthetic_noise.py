@@ -49,7 +49,9 @@ def peak(freqs: np.ndarray, centre: float, width: float) -> np.ndarray:
     return unit_power(np.exp(-0.5 * ((freqs - centre) / width) ** 2))
 
 
-def power_law(freqs: np.ndarray, exponent: float, floor: float = 0.0, low: float = 0.2) -> np.ndarray:
+def power_law(
+    freqs: np.ndarray, exponent: float, floor: float = 0.0, low: float = 0.2
+) -> np.ndarray:
     """1/f^exponent power above ``low`` Hz plus a white floor (relative to 1 Hz), unit variance."""
     above = freqs >= low
     return unit_power(np.where(above, np.maximum(freqs, low) ** -exponent + floor, 0.0))
@@ -78,7 +80,9 @@ def synthesize(coefficients: np.ndarray, amplitude: np.ndarray, n_samples: int) 
     # With coefficient parts of variance 1/12, one frame's irfft has variance
     # sum(amplitude^2) / (3 length^2); the squared sqrt-Hann windows of overlapping frames sum
     # to one, so scaling by length * sqrt(3) gives RMS units.
-    frames = fft.irfft(coefficients * (amplitude * np.float32(length * np.sqrt(3.0))), n=length, axis=-1)
+    frames = fft.irfft(
+        coefficients * (amplitude * np.float32(length * np.sqrt(3.0))), n=length, axis=-1
+    )
     frames *= np.sqrt(np.hanning(length + 1)[:length]).astype(np.float32)
     out = np.zeros((n_frames + 1, hop), dtype=np.float32)  # row i: samples [i * hop, (i + 1) * hop)
     out[:-1] += frames[:, :hop]
@@ -104,10 +108,14 @@ def correlated(shared: np.ndarray, own: np.ndarray, coherence: float) -> np.ndar
 
 def ramp(values: np.ndarray, width_s: float, step_s: float) -> np.ndarray:
     """Moving average over ``width_s`` seconds of values sampled every ``step_s`` (last axis)."""
-    return ndimage.uniform_filter1d(values, max(1, int(round(width_s / step_s))), axis=-1, mode="nearest")
+    return ndimage.uniform_filter1d(
+        values, max(1, int(round(width_s / step_s))), axis=-1, mode="nearest"
+    )
 
 
-def slow_fluctuation(rng: np.random.Generator, n: int, sigma: float, timescale_s: float, step_s: float) -> np.ndarray:
+def slow_fluctuation(
+    rng: np.random.Generator, n: int, sigma: float, timescale_s: float, step_s: float
+) -> np.ndarray:
     """Log-normal multiplicative drift (median 1, log-std ``sigma``) sampled every ``step_s``."""
     width = max(1, int(round(timescale_s / step_s)))
     walk = ndimage.uniform_filter1d(rng.standard_normal(n), width, mode="wrap") * np.sqrt(width)
@@ -128,10 +136,14 @@ def add_waveforms(track: np.ndarray, onsets_s: np.ndarray, waves: np.ndarray, sf
     starts = np.round(np.asarray(onsets_s) * sfreq).astype(np.int64)
     index = starts[:, None] + np.arange(waves.shape[1])
     inside = index < len(track)
-    track += np.bincount(index[inside], weights=waves[inside], minlength=len(track))[: len(track)].astype(np.float32)
+    track += np.bincount(index[inside], weights=waves[inside], minlength=len(track))[
+        : len(track)
+    ].astype(np.float32)
 
 
-def bursts(durations_s: np.ndarray, sfreq: float, carrier: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def bursts(
+    durations_s: np.ndarray, sfreq: float, carrier: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Hann-windowed waveforms, one row per burst: ``carrier(t)`` with ``t`` (rows x samples) in s."""
     length = int(np.ceil(np.max(durations_s, initial=0.0) * sfreq)) + 1
     t = np.broadcast_to(np.arange(length) / sfreq, (len(durations_s), length))
@@ -140,7 +152,9 @@ def bursts(durations_s: np.ndarray, sfreq: float, carrier: Callable[[np.ndarray]
     return window * carrier(t)
 
 
-def impulse_train(n: int, positions_s: np.ndarray, amplitudes: np.ndarray, sfreq: float) -> np.ndarray:
+def impulse_train(
+    n: int, positions_s: np.ndarray, amplitudes: np.ndarray, sfreq: float
+) -> np.ndarray:
     """Zeros with ``amplitudes`` at the samples nearest ``positions_s`` (coinciding ones add)."""
     index = np.clip(np.round(np.asarray(positions_s) * sfreq).astype(np.int64), 0, n - 1)
     return np.bincount(index, weights=amplitudes, minlength=n)
@@ -154,7 +168,9 @@ def rise_decay(x: np.ndarray, sfreq: float, rise_s: float, decay_s: float) -> np
     """
     slow = np.exp(-1.0 / (decay_s * sfreq))
     fast = np.exp(-1.0 / sfreq * (1.0 / rise_s + 1.0 / decay_s))
-    return signal.lfilter([0.0, slow - fast], [1.0, -(slow + fast), slow * fast], x).astype(np.float32)
+    return signal.lfilter([0.0, slow - fast], [1.0, -(slow + fast), slow * fast], x).astype(
+        np.float32
+    )
 
 
 def alpha_kernel(x: np.ndarray, sfreq: float, time_constant_s: float) -> np.ndarray:
@@ -171,4 +187,6 @@ def mains(n: int, sfreq: float, line_hz: float = 50.0) -> tuple[np.ndarray, np.n
     # The wave repeats every `period` samples (sfreq = period / q): compute one block and tile it.
     period = Fraction(sfreq).limit_denominator(1000).numerator
     phase = 2 * np.pi * line_hz * np.arange(period) / sfreq
-    return np.resize(np.cos(phase).astype(np.float32), n), np.resize(np.sin(phase).astype(np.float32), n)
+    return np.resize(np.cos(phase).astype(np.float32), n), np.resize(
+        np.sin(phase).astype(np.float32), n
+    )

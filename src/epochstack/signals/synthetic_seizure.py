@@ -77,7 +77,9 @@ def place_seizures(rng: np.random.Generator, n_seconds: int, hours: float) -> pd
     slot = n_seconds / count
     duration = np.minimum(rng.uniform(20, 120, count), 0.3 * slot)
     onset = np.arange(count) * slot + rng.uniform(0.1, 0.6, count) * (slot - duration)
-    return pd.DataFrame({"onset_s": onset, "duration_s": duration, "label": "seizure"})[EVENT_COLUMNS]
+    return pd.DataFrame({"onset_s": onset, "duration_s": duration, "label": "seizure"})[
+        EVENT_COLUMNS
+    ]
 
 
 def _seconds_to_samples(values: np.ndarray, n: int, sfreq: float) -> np.ndarray:
@@ -103,21 +105,32 @@ def _gravity(rng, n, sfreq, activity, frame_times, coefficients) -> np.ndarray:
     poses = _random_directions(rng, bout[-1] + 1)
     walking = activity == WALK
     poses_s = poses[bout]
-    poses_s[walking] = 0.5 * poses_s[walking] + np.array([-0.9, 0.2, 0.1])  # arm hanging while walking
+    poses_s[walking] = 0.5 * poses_s[walking] + np.array(
+        [-0.9, 0.2, 0.1]
+    )  # arm hanging while walking
     pose = ndimage.uniform_filter1d(poses_s.T, 3, axis=-1, mode="nearest")
     frame_state = activity[np.minimum(frame_times.astype(int), len(activity) - 1)]
     spectrum = sn.band(sn.bin_frequencies(sfreq), 0.05, 0.5)[None]
-    wobble = np.stack([
-        sn.synthesize(coefficients[axis], sn.mix_amplitude(WOBBLE[frame_state][:, None], spectrum), n) for axis in range(3)
-    ])
+    wobble = np.stack(
+        [
+            sn.synthesize(
+                coefficients[axis], sn.mix_amplitude(WOBBLE[frame_state][:, None], spectrum), n
+            )
+            for axis in range(3)
+        ]
+    )
     g = _seconds_to_samples(pose, n, sfreq) + wobble
     return g / np.linalg.norm(g, axis=0, keepdims=True)
 
 
 def _walking(rng, n, sfreq, activity, subject: WristSubject, gravity) -> np.ndarray:
     """Step impacts at the cadence with harmonics, plus arm swing at half the cadence (g)."""
-    envelope = _seconds_to_samples(ndimage.uniform_filter1d((activity == WALK).astype(float), 3), n, sfreq)
-    cadence = subject.step_hz * _seconds_to_samples(sn.slow_fluctuation(rng, len(activity), 0.03, 60.0, 1.0), n, sfreq)
+    envelope = _seconds_to_samples(
+        ndimage.uniform_filter1d((activity == WALK).astype(float), 3), n, sfreq
+    )
+    cadence = subject.step_hz * _seconds_to_samples(
+        sn.slow_fluctuation(rng, len(activity), 0.03, 60.0, 1.0), n, sfreq
+    )
     phase = 2 * np.pi * np.cumsum(cadence) / sfreq
     vertical = np.sin(phase) + 0.5 * np.sin(2 * phase + 0.7) + 0.25 * np.sin(3 * phase + 1.9)
     swing = np.sin(phase / 2)
@@ -128,15 +141,26 @@ def _walking(rng, n, sfreq, activity, subject: WristSubject, gravity) -> np.ndar
 def _add_seizures(rng, acc, hr_extra, sfreq, seizures, subject: WristSubject) -> None:
     """Tonic phase (6.5-8 Hz, small) then clonic jerks slowing to ~3 Hz and growing; in place."""
     n = acc.shape[1]
-    for onset, duration in zip(seizures.onset_s, seizures.duration_s, strict=True):  # one step per seizure
+    for onset, duration in zip(
+        seizures.onset_s, seizures.duration_s, strict=True
+    ):  # one step per seizure
         start, length = int(onset * sfreq), int(duration * sfreq)
         t = np.arange(length) / sfreq
         tonic = rng.uniform(0.15, 0.3) * duration
         clonic = np.clip((t - tonic) / (duration - tonic), 0, 1)
-        freq = np.where(t < tonic, rng.uniform(6.5, 8.0), rng.uniform(5.5, 7.0) * (rng.uniform(2.8, 3.5) / 6.2) ** clonic)
+        freq = np.where(
+            t < tonic,
+            rng.uniform(6.5, 8.0),
+            rng.uniform(5.5, 7.0) * (rng.uniform(2.8, 3.5) / 6.2) ** clonic,
+        )
         phase = 2 * np.pi * np.cumsum(freq) / sfreq
-        amp = np.where(t < tonic, rng.uniform(0.08, 0.2), 0.4 + rng.uniform(0.6, 1.2) * clonic) * subject.seizure_gain
-        jerks = np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.2 * np.sin(3 * phase)  # sharp, not sinusoidal
+        amp = (
+            np.where(t < tonic, rng.uniform(0.08, 0.2), 0.4 + rng.uniform(0.6, 1.2) * clonic)
+            * subject.seizure_gain
+        )
+        jerks = (
+            np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.2 * np.sin(3 * phase)
+        )  # sharp, not sinusoidal
         ramp = np.minimum(1.0, np.minimum(t, duration - t) / 2.0)
         direction = _random_directions(rng, 1)[0][:, None] + 0.3 * rng.standard_normal((3, 1))
         end = min(n, start + length)
@@ -144,18 +168,24 @@ def _add_seizures(rng, acc, hr_extra, sfreq, seizures, subject: WristSubject) ->
         # Ictal tachycardia: rises through the seizure, then decays over minutes.
         seconds = np.arange(len(hr_extra)) - onset
         rise = subject.hr_seizure_rise_bpm * (1 - np.exp(-np.clip(seconds, 0, duration) / 8.0))
-        hr_extra += np.where(seconds < 0, 0.0, rise * np.exp(-np.clip(seconds - duration, 0, None) / rng.uniform(120, 300)))
+        hr_extra += np.where(
+            seconds < 0,
+            0.0,
+            rise * np.exp(-np.clip(seconds - duration, 0, None) / rng.uniform(120, 300)),
+        )
 
 
 def _add_mimics(rng, acc, hr_extra, sfreq, hours, busy) -> None:
     """Tooth brushing (4-6 Hz strokes, 1-3 min) and clapping (2-4 Hz impacts), in place."""
     n = acc.shape[1]
     n_seconds = len(hr_extra)
-    kinds = ["brushing"] * (1 + rng.poisson(0.25 * hours)) + ["clapping"] * int(rng.poisson(0.25 * hours))
+    kinds = ["brushing"] * (1 + rng.poisson(0.25 * hours)) + ["clapping"] * int(
+        rng.poisson(0.25 * hours)
+    )
     for kind in kinds:  # a few per recording
         duration = rng.uniform(60, 180) if kind == "brushing" else rng.uniform(5, 20)
         onset = rng.uniform(0, max(1.0, n_seconds - duration))
-        if busy[int(onset): int(onset + duration) + 1].any():
+        if busy[int(onset) : int(onset + duration) + 1].any():
             continue  # would overlap a seizure: this recording has one mimic fewer
         start, length = int(onset * sfreq), int(duration * sfreq)
         t = np.arange(length) / sfreq
@@ -169,12 +199,14 @@ def _add_mimics(rng, acc, hr_extra, sfreq, hours, busy) -> None:
         direction = _random_directions(rng, 1)[0][:, None]
         end = min(n, start + length)
         acc[:, start:end] += (direction * wave)[:, : end - start]
-        hr_extra[int(onset): int(onset + duration)] += 5.0
+        hr_extra[int(onset) : int(onset + duration)] += 5.0
 
 
 def _heart_rate(rng, n, sfreq, activity, hr_extra, subject: WristSubject) -> np.ndarray:
     """Heart rate (bpm): resting rate, lagging activity, slow drift, seizure rise, beat jitter."""
-    exertion = ndimage.uniform_filter1d(HR_RISE_BPM[activity], 30, mode="nearest")  # ~30 s to follow
+    exertion = ndimage.uniform_filter1d(
+        HR_RISE_BPM[activity], 30, mode="nearest"
+    )  # ~30 s to follow
     lagged = subject.hr_rest_bpm + exertion + hr_extra
     drift = 4.0 * np.log(sn.slow_fluctuation(rng, len(activity), 1.0, 300.0, 1.0))
     seconds = np.arange(len(activity))
@@ -183,15 +215,21 @@ def _heart_rate(rng, n, sfreq, activity, hr_extra, subject: WristSubject) -> np.
     return hr + rng.normal(0, 0.3, n)
 
 
-def generate_seizure_recording(subject_index: int, *, hours: float, sfreq: float = 25.0, seed: int = 42) -> Recording:
+def generate_seizure_recording(
+    subject_index: int, *, hours: float, sfreq: float = 25.0, seed: int = 42
+) -> Recording:
     """``hours`` of wrist accelerometry (g, gravity included) and heart rate (bpm) of one subject,
     with seizure events. The data depend only on ``(seed, subject_index)`` (and length and rate).
     """
     n_seconds = int(round(hours * 3600))
     if n_seconds < 600:
-        raise ValueError(f"dataset.synthetic.hours_per_subject={hours} is too short for seizures; use at least 0.17 h (10 min).")
+        raise ValueError(
+            f"dataset.synthetic.hours_per_subject={hours} is too short for seizures; use at least 0.17 h (10 min)."
+        )
     if sfreq < 20:
-        raise ValueError(f"dataset.synthetic.sfreq={sfreq} Hz cannot carry 3-8 Hz seizure rhythms; use at least 20 Hz.")
+        raise ValueError(
+            f"dataset.synthetic.sfreq={sfreq} Hz cannot carry 3-8 Hz seizure rhythms; use at least 20 Hz."
+        )
     rng = np.random.default_rng(np.random.SeedSequence([seed, subject_index]))
     subject = WristSubject.draw(rng)
     n = int(round(n_seconds * sfreq))
@@ -209,12 +247,18 @@ def generate_seizure_recording(subject_index: int, *, hours: float, sfreq: float
     coefficients = [sn.random_coefficients(rng, len(frame_times), n_bins) for _ in range(6)]
     gravity = _gravity(rng, n, sfreq, activity, frame_times, coefficients[:3])
     frame_state = activity[np.minimum(frame_times.astype(int), n_seconds - 1)]
-    spectra = np.stack([sn.band(sn.bin_frequencies(sfreq), 0.3, 4.0), sn.band(sn.bin_frequencies(sfreq), 0.1, 3.0)])
+    spectra = np.stack(
+        [sn.band(sn.bin_frequencies(sfreq), 0.3, 4.0), sn.band(sn.bin_frequencies(sfreq), 0.1, 3.0)]
+    )
     rms = np.column_stack([MOVEMENT_G[frame_state], np.full(len(frame_times), subject.fidget_g)])
-    rms[:, 0] *= sn.slow_fluctuation(rng, len(frame_times), 0.5, 20.0, frame_times[1] - frame_times[0])
+    rms[:, 0] *= sn.slow_fluctuation(
+        rng, len(frame_times), 0.5, 20.0, frame_times[1] - frame_times[0]
+    )
     amplitude = sn.mix_amplitude(rms, spectra)
     motion = np.stack([sn.synthesize(coefficients[3 + axis], amplitude, n) for axis in range(3)])
-    acc = gravity + subject.acc_gain * (motion + _walking(rng, n, sfreq, activity, subject, gravity))
+    acc = gravity + subject.acc_gain * (
+        motion + _walking(rng, n, sfreq, activity, subject, gravity)
+    )
 
     hr_extra = np.zeros(n_seconds)
     _add_seizures(rng, acc, hr_extra, sfreq, seizures, subject)

@@ -31,24 +31,26 @@ FPZ, PZ, EOG, EMG = range(4)
 # Amplitude (RMS, µV) of each continuous component per stage, W N1 N2 N3 REM, for a reference
 # subject at its strongest channel. Wake values are for relaxed (eyes-closed) wake.
 STAGE_RMS = {
-    "background": [9.0, 10.0, 12.0, 14.0, 9.0],   # 1/f
-    "delta": [5.0, 10.0, 18.0, 40.0, 12.0],        # 0.4-2 Hz slow waves
-    "theta": [4.0, 8.0, 8.0, 6.0, 10.0],          # 4-8 Hz (N1, REM sawtooth)
-    "alpha": [15.0, 6.0, 2.0, 1.5, 5.0],           # subject peak 8.5-11.5 Hz
-    "beta": [5.0, 2.5, 1.5, 1.0, 3.0],             # 15-30 Hz
-    "slow_eye": [6.0, 10.0, 5.0, 0.0, 3.0],        # rolling eye movements, 0.15-0.6 Hz
-    "emg": [18.0, 12.0, 9.0, 8.0, 5.0],            # chin tone (REM atonia)
+    "background": [9.0, 10.0, 12.0, 14.0, 9.0],  # 1/f
+    "delta": [5.0, 10.0, 18.0, 40.0, 12.0],  # 0.4-2 Hz slow waves
+    "theta": [4.0, 8.0, 8.0, 6.0, 10.0],  # 4-8 Hz (N1, REM sawtooth)
+    "alpha": [15.0, 6.0, 2.0, 1.5, 5.0],  # subject peak 8.5-11.5 Hz
+    "beta": [5.0, 2.5, 1.5, 1.0, 3.0],  # 15-30 Hz
+    "slow_eye": [6.0, 10.0, 5.0, 0.0, 3.0],  # rolling eye movements, 0.15-0.6 Hz
+    "emg": [18.0, 12.0, 9.0, 8.0, 5.0],  # chin tone (REM atonia)
 }
 COMPONENTS = [*STAGE_RMS, "amplifier"]
 # Share of each component on Fpz-Cz, Pz-Oz, EOG and EMG (EEG sources leak into the frontal
 # EOG, eye movements into Fpz, muscle into the EEG); the amplifier noise is every channel's own.
-CHANNEL_GAIN = np.array([
-    # background delta theta alpha beta slow_eye emg amplifier
-    [1.0, 1.0, 0.8, 0.45, 1.0, 0.3, 0.05, 1.0],  # EEG Fpz-Cz
-    [0.9, 0.6, 0.7, 1.0, 0.7, 0.0, 0.02, 1.0],   # EEG Pz-Oz
-    [0.3, 0.45, 0.15, 0.05, 0.3, 1.0, 0.1, 1.0],  # EOG horizontal
-    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0],    # EMG submental
-])
+CHANNEL_GAIN = np.array(
+    [
+        # background delta theta alpha beta slow_eye emg amplifier
+        [1.0, 1.0, 0.8, 0.45, 1.0, 0.3, 0.05, 1.0],  # EEG Fpz-Cz
+        [0.9, 0.6, 0.7, 1.0, 0.7, 0.0, 0.02, 1.0],  # EEG Pz-Oz
+        [0.3, 0.45, 0.15, 0.05, 0.3, 1.0, 0.1, 1.0],  # EOG horizontal
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0],  # EMG submental
+    ]
+)
 # Share of each channel's random spectrum it has in common with Fpz-Cz.
 COHERENCE_WITH_FPZ = (1.0, 0.3, 0.5, 0.0)
 # Events per minute per stage, W N1 N2 N3 REM.
@@ -163,10 +165,14 @@ def fit_length(stages: np.ndarray, n_epochs: int, fill: int | None = None) -> np
     missing = n_epochs - len(stages)
     if missing <= 0:
         return stages[:n_epochs]
-    return np.concatenate([stages, np.full(missing, stages[-1] if fill is None else fill, dtype=stages.dtype)])
+    return np.concatenate(
+        [stages, np.full(missing, stages[-1] if fill is None else fill, dtype=stages.dtype)]
+    )
 
 
-def score_hypnogram(rng: np.random.Generator, true_stages: np.ndarray, label_noise: float) -> np.ndarray:
+def score_hypnogram(
+    rng: np.random.Generator, true_stages: np.ndarray, label_noise: float
+) -> np.ndarray:
     """Stage labels as a human scorer gives them.
 
     At a share ``label_noise`` of stage changes, one of the two epochs beside the change takes
@@ -184,7 +190,9 @@ def score_hypnogram(rng: np.random.Generator, true_stages: np.ndarray, label_noi
     return labels
 
 
-def wake_substate(rng: np.random.Generator, hypnogram: np.ndarray, enter: float = 0.1, stay: float = 0.85) -> np.ndarray:
+def wake_substate(
+    rng: np.random.Generator, hypnogram: np.ndarray, enter: float = 0.1, stay: float = 0.85
+) -> np.ndarray:
     """True where a wake epoch is active (eyes open): a two-state chain that persists.
 
     A relaxed wake epoch turns active with probability ``enter``, an active one stays active
@@ -202,7 +210,11 @@ def wake_substate(rng: np.random.Generator, hypnogram: np.ndarray, enter: float 
 
 
 def stage_weights(
-    rng: np.random.Generator, true_stages: np.ndarray, frame_times: np.ndarray, ramp_s: float, rem_ramp_s: float
+    rng: np.random.Generator,
+    true_stages: np.ndarray,
+    frame_times: np.ndarray,
+    ramp_s: float,
+    rem_ramp_s: float,
 ) -> np.ndarray:
     """Share of each stage in each synthesis frame ``(n_frames, 5)``.
 
@@ -235,7 +247,9 @@ def spindles(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     freq = (subject.spindle_hz + rng.normal(0, 0.4, k))[:, None]
     amp = (rng.uniform(15, 35, k) * subject.eeg_gain)[:, None]
     phase = rng.uniform(0, 2 * np.pi, k)[:, None]
-    waves = sn.bursts(rng.uniform(0.5, 2.0, k), sfreq, lambda t: amp * np.sin(2 * np.pi * freq * t + phase))
+    waves = sn.bursts(
+        rng.uniform(0.5, 2.0, k), sfreq, lambda t: amp * np.sin(2 * np.pi * freq * t + phase)
+    )
     sn.add_waveforms(track, times, waves, sfreq)
     return track
 
@@ -244,20 +258,33 @@ def k_complexes(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     """A sharp negative wave then a slower positive one (EEG polarity), 80-160 µV."""
     track = np.zeros(n, dtype=np.float32)
     t = np.arange(int(1.2 * sfreq)) / sfreq
-    wave = -0.65 * np.exp(-0.5 * ((t - 0.3) / 0.07) ** 2) + 0.45 * np.exp(-0.5 * ((t - 0.7) / 0.15) ** 2)
+    wave = -0.65 * np.exp(-0.5 * ((t - 0.3) / 0.07) ** 2) + 0.45 * np.exp(
+        -0.5 * ((t - 0.7) / 0.15) ** 2
+    )
     amp = rng.uniform(80, 160, len(times)) * subject.eeg_gain
     sn.add_waveforms(track, times, amp[:, None] * wave, sfreq)
     return track
 
 
 def eye_movements(
-    rng, n, sfreq, true_stages, frames, subject, rates: dict = EVENT_RATES, active_gain: dict = ACTIVE_WAKE
+    rng,
+    n,
+    sfreq,
+    true_stages,
+    frames,
+    subject,
+    rates: dict = EVENT_RATES,
+    active_gain: dict = ACTIVE_WAKE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eye tracks ``(movements, blinks)``: wake saccades and clustered rapid eye movements in REM
     (horizontal steps that drift back), and blinks (a brief bump, largest at Fpz)."""
     times, weights, active = frames
-    saccades = frame_events(rng, weights @ rates["saccade"] * np.where(active, active_gain["saccade"], 1.0), times)
-    blinks = frame_events(rng, weights @ rates["blink"] * np.where(active, active_gain["blink"], 1.0), times)
+    saccades = frame_events(
+        rng, weights @ rates["saccade"] * np.where(active, active_gain["saccade"], 1.0), times
+    )
+    blinks = frame_events(
+        rng, weights @ rates["blink"] * np.where(active, active_gain["blink"], 1.0), times
+    )
     # REM: phasic epochs carry bursts of rapid eye movements around a random centre.
     rem_epochs = np.flatnonzero(true_stages == REM)
     phasic = rng.random(len(rem_epochs)) < 0.4
@@ -267,9 +294,13 @@ def eye_movements(
 
     amp = subject.eye_movement_uv
     steps = sn.impulse_train(n, saccades, rng.normal(0, 0.6 * amp, len(saccades)), sfreq)
-    steps += sn.impulse_train(n, rems, rng.choice([-1, 1], len(rems)) * rng.uniform(0.5, 1.5, len(rems)) * amp, sfreq)
+    steps += sn.impulse_train(
+        n, rems, rng.choice([-1, 1], len(rems)) * rng.uniform(0.5, 1.5, len(rems)) * amp, sfreq
+    )
     movements = sn.rise_decay(steps, sfreq, rise_s=0.04, decay_s=0.8)
-    return movements, sn.alpha_kernel(sn.impulse_train(n, blinks, rng.uniform(0.2, 0.5, len(blinks)) * amp, sfreq), sfreq, 0.08)
+    return movements, sn.alpha_kernel(
+        sn.impulse_train(n, blinks, rng.uniform(0.2, 0.5, len(blinks)) * amp, sfreq), sfreq, 0.08
+    )
 
 
 def twitches(rng, n, sfreq, frames, subject) -> np.ndarray:
@@ -277,13 +308,20 @@ def twitches(rng, n, sfreq, frames, subject) -> np.ndarray:
     track = np.zeros(n, dtype=np.float32)
     times = frame_events(rng, frames[1] @ EVENT_RATES["twitch"], frames[0])
     amp = (rng.uniform(8, 25, len(times)) * subject.emg_gain)[:, None]
-    waves = sn.bursts(rng.uniform(0.1, 0.4, len(times)), sfreq, lambda t: amp * rng.standard_normal(t.shape))
+    waves = sn.bursts(
+        rng.uniform(0.1, 0.4, len(times)), sfreq, lambda t: amp * rng.standard_normal(t.shape)
+    )
     sn.add_waveforms(track, times, waves, sfreq)
     return track
 
 
 def add_movement_artefacts(
-    rng, signals, sfreq, frames, rates: np.ndarray = EVENT_RATES["movement"], duration_s: tuple[float, float] = (1.0, 6.0)
+    rng,
+    signals,
+    sfreq,
+    frames,
+    rates: np.ndarray = EVENT_RATES["movement"],
+    duration_s: tuple[float, float] = (1.0, 6.0),
 ) -> list[tuple[int, int]]:
     """Broadband bursts with a baseline swing on every channel (mostly in wake), in place.
 
@@ -300,8 +338,12 @@ def add_movement_artefacts(
         shape = np.hanning(length).astype(np.float32)
         swing = np.sin(np.pi * np.arange(length) / length).astype(np.float32)
         for channel, (burst_uv, swing_uv) in enumerate(((60, 120), (40, 80), (60, 150), (80, 0))):
-            noise = rng.standard_normal(length, dtype=np.float32) * np.float32(rng.uniform(0.5, 2.0) * burst_uv)
-            signals[channel, start:start + length] += shape * noise + np.float32(rng.normal(0, swing_uv)) * swing
+            noise = rng.standard_normal(length, dtype=np.float32) * np.float32(
+                rng.uniform(0.5, 2.0) * burst_uv
+            )
+            signals[channel, start : start + length] += (
+                shape * noise + np.float32(rng.normal(0, swing_uv)) * swing
+            )
     return spans
 
 
@@ -312,7 +354,9 @@ def add_mains(rng, signals, sfreq, amplitudes_uv) -> None:
         return
     for channel, amp in enumerate(amplitudes_uv):
         phase = rng.uniform(0, 2 * np.pi)
-        signals[channel] += np.float32(amp * np.cos(phase)) * line[0] - np.float32(amp * np.sin(phase)) * line[1]
+        signals[channel] += (
+            np.float32(amp * np.cos(phase)) * line[0] - np.float32(amp * np.sin(phase)) * line[1]
+        )
 
 
 def add_dropouts(rng, signals, sfreq, hours) -> list[tuple[int, int, int]]:
@@ -326,7 +370,7 @@ def add_dropouts(rng, signals, sfreq, hours) -> list[tuple[int, int, int]]:
         length = min(n, int(rng.uniform(60, 150) * sfreq))
         start = int(rng.integers(0, n - length + 1))
         channel = int(rng.integers(0, signals.shape[0]))
-        signals[channel, start:start + length] = rng.normal(0, 1e-3, length)
+        signals[channel, start : start + length] = rng.normal(0, 1e-3, length)
         spans.append((channel, start, length))
     return spans
 
@@ -340,9 +384,13 @@ def _component_rms(rng, subject: SleepSubject, frames) -> np.ndarray:
             rms[:, COMPONENTS.index(name)] *= 1 + (factor - 1) * weights[:, W] * active
     rms[:, COMPONENTS.index("emg")] *= 1 + (subject.rem_atonia - 1) * weights[:, REM]
     gain = {
-        "background": subject.eeg_gain, "delta": subject.eeg_gain * subject.delta_gain, "theta": subject.eeg_gain,
-        "alpha": subject.eeg_gain * subject.alpha_gain, "beta": subject.eeg_gain,
-        "slow_eye": subject.eye_movement_uv / 80.0, "emg": subject.emg_gain,
+        "background": subject.eeg_gain,
+        "delta": subject.eeg_gain * subject.delta_gain,
+        "theta": subject.eeg_gain,
+        "alpha": subject.eeg_gain * subject.alpha_gain,
+        "beta": subject.eeg_gain,
+        "slow_eye": subject.eye_movement_uv / 80.0,
+        "emg": subject.emg_gain,
     }
     rms *= np.array([gain[c] for c in STAGE_RMS])
     step_s = times[1] - times[0]
@@ -355,16 +403,18 @@ def _component_rms(rng, subject: SleepSubject, frames) -> np.ndarray:
 def _component_spectra(sfreq: float, subject: SleepSubject) -> np.ndarray:
     """Unit-power spectrum of every component over the synthesis bins ``(n_components, n_bins)``."""
     f = sn.bin_frequencies(sfreq)
-    return np.stack([
-        sn.power_law(f, subject.background_exponent, subject.background_floor),
-        sn.band(f, 0.4, 2.0),
-        sn.band(f, 4.0, 8.0),
-        sn.peak(f, subject.alpha_hz, 0.5),
-        sn.band(f, 15.0, 30.0),
-        sn.band(f, 0.15, 0.6),
-        sn.band(f, 10.0, sfreq / 2),
-        sn.band(f, 0.1, sfreq / 2),
-    ])
+    return np.stack(
+        [
+            sn.power_law(f, subject.background_exponent, subject.background_floor),
+            sn.band(f, 0.4, 2.0),
+            sn.band(f, 4.0, 8.0),
+            sn.peak(f, subject.alpha_hz, 0.5),
+            sn.band(f, 15.0, 30.0),
+            sn.band(f, 0.15, 0.6),
+            sn.band(f, 10.0, sfreq / 2),
+            sn.band(f, 0.1, sfreq / 2),
+        ]
+    )
 
 
 DIFFICULTIES = ("realistic", "easy")
@@ -404,7 +454,12 @@ def generate_sleep_recording(
     depend only on ``(seed, subject_index)`` (and the requested length, rate and difficulty).
     """
     return simulate_sleep_night(
-        subject_index, hours=hours, sfreq=sfreq, seed=seed, difficulty=difficulty, population=population
+        subject_index,
+        hours=hours,
+        sfreq=sfreq,
+        seed=seed,
+        difficulty=difficulty,
+        population=population,
     ).recording
 
 
@@ -421,14 +476,22 @@ def simulate_sleep_night(
     n_epochs = int(round(hours * 3600 / EPOCH_S))
     if n_epochs < 10:
         raise ParameterError(
-            "dataset.synthetic.hours_per_subject", f"{hours} h gives {n_epochs} sleep epochs.", "use at least 0.1 h."
+            "dataset.synthetic.hours_per_subject",
+            f"{hours} h gives {n_epochs} sleep epochs.",
+            "use at least 0.1 h.",
         )
     if sfreq < 40:
         raise ParameterError(
-            "dataset.synthetic.sfreq", f"{sfreq} Hz is too low for spindles and beta.", "use at least 40 Hz."
+            "dataset.synthetic.sfreq",
+            f"{sfreq} Hz is too low for spindles and beta.",
+            "use at least 40 Hz.",
         )
     if difficulty not in DIFFICULTIES:
-        raise ParameterError("dataset.synthetic.difficulty", f"unknown difficulty {difficulty!r}.", f"use one of {DIFFICULTIES}.")
+        raise ParameterError(
+            "dataset.synthetic.difficulty",
+            f"unknown difficulty {difficulty!r}.",
+            f"use one of {DIFFICULTIES}.",
+        )
     rng = np.random.default_rng(np.random.SeedSequence([seed, subject_index]))
     if difficulty == "easy":
         if population is not None:
@@ -444,7 +507,9 @@ def simulate_sleep_night(
     return realistic_night(rng, subject_index, n_epochs, float(sfreq), population)
 
 
-def night_recording(subject_index: int, signals: np.ndarray, sfreq: float, labels: np.ndarray) -> Recording:
+def night_recording(
+    subject_index: int, signals: np.ndarray, sfreq: float, labels: np.ndarray
+) -> Recording:
     """The Recording of a simulated night (channels, ids and 30-s labels as codes 0..4)."""
     subject_id = f"sub-{subject_index:03d}"
     return Recording(
@@ -460,7 +525,9 @@ def night_recording(subject_index: int, signals: np.ndarray, sfreq: float, label
     )
 
 
-def _easy_night(rng: np.random.Generator, subject_index: int, n_epochs: int, sfreq: float, hours: float) -> SleepNight:
+def _easy_night(
+    rng: np.random.Generator, subject_index: int, n_epochs: int, sfreq: float, hours: float
+) -> SleepNight:
     """The ``easy`` generator: box spectra, few transients (see docs/synthetic_data.md)."""
     subject = SleepSubject.draw(rng)
     true_stages = simulate_hypnogram(rng, n_epochs, subject.cycle_min)
@@ -471,7 +538,11 @@ def _easy_night(rng: np.random.Generator, subject_index: int, n_epochs: int, sfr
     # Continuous activity: a spectrum per frame and channel from the stage mix, synthesised.
     frame_times = sn.frame_centres_s(n, sfreq)
     frame_epoch = np.minimum((frame_times // EPOCH_S).astype(int), n_epochs - 1)
-    frames = (frame_times, stage_weights(rng, true_stages, frame_times, subject.ramp_s, subject.rem_ramp_s), active_wake[frame_epoch])
+    frames = (
+        frame_times,
+        stage_weights(rng, true_stages, frame_times, subject.ramp_s, subject.rem_ramp_s),
+        active_wake[frame_epoch],
+    )
     rms = _component_rms(rng, subject, frames)
     spectra = _component_spectra(sfreq, subject)
     n_bins = spectra.shape[1]
@@ -480,14 +551,32 @@ def _easy_night(rng: np.random.Generator, subject_index: int, n_epochs: int, sfr
     for channel, coherence in enumerate(COHERENCE_WITH_FPZ):
         coefficients = fpz_coefficients
         if channel != FPZ:
-            coefficients = sn.correlated(fpz_coefficients, sn.random_coefficients(rng, len(frame_times), n_bins), coherence)
-        signals[channel] = sn.synthesize(coefficients, sn.mix_amplitude(rms * CHANNEL_GAIN[channel], spectra), n)
+            coefficients = sn.correlated(
+                fpz_coefficients, sn.random_coefficients(rng, len(frame_times), n_bins), coherence
+            )
+        signals[channel] = sn.synthesize(
+            coefficients, sn.mix_amplitude(rms * CHANNEL_GAIN[channel], spectra), n
+        )
 
     # Transient events on top.
     weights = frames[1]
     events = {
-        "spindle": spindles(rng, n, sfreq, frame_events(rng, weights @ EVENT_RATES["spindle"] * subject.spindle_density, frame_times), subject),
-        "k_complex": k_complexes(rng, n, sfreq, frame_events(rng, weights @ EVENT_RATES["k_complex"], frame_times), subject),
+        "spindle": spindles(
+            rng,
+            n,
+            sfreq,
+            frame_events(
+                rng, weights @ EVENT_RATES["spindle"] * subject.spindle_density, frame_times
+            ),
+            subject,
+        ),
+        "k_complex": k_complexes(
+            rng,
+            n,
+            sfreq,
+            frame_events(rng, weights @ EVENT_RATES["k_complex"], frame_times),
+            subject,
+        ),
         "eye": sum(eye_movements(rng, n, sfreq, true_stages, frames, subject)),
     }
     for name, track in events.items():

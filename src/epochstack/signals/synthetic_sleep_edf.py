@@ -62,12 +62,23 @@ def write_sleep_edf_folder(
     """
     n_subjects = int(n_subjects)
     if not 1 <= n_subjects <= MAX_SUBJECTS:
-        raise ParameterError("n_subjects", f"{n_subjects} subjects do not fit Sleep-EDF's two-digit numbers.", f"use 1 to {MAX_SUBJECTS}.")
+        raise ParameterError(
+            "n_subjects",
+            f"{n_subjects} subjects do not fit Sleep-EDF's two-digit numbers.",
+            f"use 1 to {MAX_SUBJECTS}.",
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for subject in range(n_subjects):
-        night = simulate_sleep_night(subject, hours=hours, sfreq=100.0, seed=seed, difficulty=difficulty, population=population)
+        night = simulate_sleep_night(
+            subject,
+            hours=hours,
+            sfreq=100.0,
+            seed=seed,
+            difficulty=difficulty,
+            population=population,
+        )
         stem = f"SC4{subject:02d}1E"
         written.append(_write_psg(night, folder / f"{stem}0-PSG.edf"))
         written.append(_write_hypnogram(rk_hypnogram(night), folder / f"{stem}C-Hypnogram.edf"))
@@ -75,7 +86,9 @@ def write_sleep_edf_folder(
     return written
 
 
-def emg_rms_envelope(emg: np.ndarray, sfreq: float, rate_hz: float = EMG_ENVELOPE_HZ, highpass_hz: float = 10.0) -> np.ndarray:
+def emg_rms_envelope(
+    emg: np.ndarray, sfreq: float, rate_hz: float = EMG_ENVELOPE_HZ, highpass_hz: float = 10.0
+) -> np.ndarray:
     """Sleep-EDF's chin EMG: high-passed, then the RMS over each ``1 / rate_hz`` seconds (µV rms)."""
     sos = signal.butter(4, highpass_hz, btype="highpass", fs=sfreq, output="sos")
     high = signal.sosfiltfilt(sos, np.asarray(emg, dtype=np.float64))
@@ -119,14 +132,23 @@ def _write_psg(night: SleepNight, path: Path) -> Path:
     signals = []
     for channel, (name, data) in enumerate(zip(rec.channel_names, rec.signals, strict=True)):
         rate = EMG_ENVELOPE_HZ if channel == EMG else rec.sfreq
-        values = emg_rms_envelope(data, rec.sfreq) if channel == EMG else np.asarray(data, dtype=np.float64)
-        signals.append(edfio.EdfSignal(values, sampling_frequency=rate, label=name, physical_dimension="uV"))
+        values = (
+            emg_rms_envelope(data, rec.sfreq)
+            if channel == EMG
+            else np.asarray(data, dtype=np.float64)
+        )
+        signals.append(
+            edfio.EdfSignal(values, sampling_frequency=rate, label=name, physical_dimension="uV")
+        )
     edfio.Edf(signals, data_record_duration=EPOCH_S).write(path)
     return path
 
 
 def _write_hypnogram(texts: list[str], path: Path, epoch_s: float = EPOCH_S) -> Path:
     """An annotations-only EDF+ file with one annotation per run of equal epoch texts."""
-    annotations = [edfio.EdfAnnotation(onset, duration, text) for onset, duration, text in stage_runs(texts, epoch_s)]
+    annotations = [
+        edfio.EdfAnnotation(onset, duration, text)
+        for onset, duration, text in stage_runs(texts, epoch_s)
+    ]
     edfio.Edf([], annotations=annotations).write(path)
     return path

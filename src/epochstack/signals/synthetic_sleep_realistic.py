@@ -30,38 +30,46 @@ from epochstack.signals.synthetic_sleep import EMG, EOG, EPOCH_S, FPZ, N1, N2, N
 class Population:
     """Sleep architecture of a group of healthy sleepers (minutes unless named otherwise)."""
 
-    sleep_latency_min: float        # median; log-normal between subjects
-    n3_first_cycle_min: float       # N3 in the first cycle; it fades cycle by cycle
-    n3_decay: float                 # N3 of cycle k = first * exp(-n3_decay * k)
-    awakenings_per_h: float         # awakenings (>= 30 s) per hour of sleep, besides those after REM
-    awakening_min: float            # their median length
-    n1_shifts_per_h: float          # brief shifts from N2 to N1 per hour of N2
-    arousals_per_h: tuple[float, float]   # brief (3-15 s) arousals per hour of sleep, subject range
-    final_wake_min: tuple[float, float]   # awake in bed before lights on
-    slow_wave_gain: float           # slow-wave amplitude relative to young adults' ...
-    spindle_density: float          # ... spindle density ...
-    alpha_shift_hz: float           # ... and alpha frequency
+    sleep_latency_min: float  # median; log-normal between subjects
+    n3_first_cycle_min: float  # N3 in the first cycle; it fades cycle by cycle
+    n3_decay: float  # N3 of cycle k = first * exp(-n3_decay * k)
+    awakenings_per_h: float  # awakenings (>= 30 s) per hour of sleep, besides those after REM
+    awakening_min: float  # their median length
+    n1_shifts_per_h: float  # brief shifts from N2 to N1 per hour of N2
+    arousals_per_h: tuple[float, float]  # brief (3-15 s) arousals per hour of sleep, subject range
+    final_wake_min: tuple[float, float]  # awake in bed before lights on
+    slow_wave_gain: float  # slow-wave amplitude relative to young adults' ...
+    spindle_density: float  # ... spindle density ...
+    alpha_shift_hz: float  # ... and alpha frequency
 
 
 POPULATIONS = {
     "young": Population(10.0, 55.0, 0.8, 0.5, 1.5, 2.0, (6.0, 12.0), (3.0, 15.0), 1.25, 1.15, 0.3),
     "adult": Population(14.0, 45.0, 0.9, 1.0, 2.0, 3.5, (10.0, 18.0), (5.0, 20.0), 1.0, 1.0, 0.0),
-    "older": Population(22.0, 20.0, 1.0, 2.4, 3.5, 5.0, (18.0, 30.0), (10.0, 30.0), 0.6, 0.65, -0.8),
+    "older": Population(
+        22.0, 20.0, 1.0, 2.4, 3.5, 5.0, (18.0, 30.0), (10.0, 30.0), 0.6, 0.65, -0.8
+    ),
 }
 DEFAULT_POPULATION = "adult"
 
 # Continuous components per stage, W N1 N2 N3 REM: RMS (µV) for a reference subject at the
 # channel where the component is strongest. Wake values are for relaxed (eyes-closed) wake.
-BACKGROUND_RMS = np.array([10.0, 11.0, 13.0, 16.0, 10.0])   # aperiodic 1/f^beta
-BACKGROUND_EXPONENT = np.array([1.3, 1.6, 2.0, 2.4, 1.9])   # beta: steeper in deep sleep
+BACKGROUND_RMS = np.array([10.0, 11.0, 13.0, 16.0, 10.0])  # aperiodic 1/f^beta
+BACKGROUND_EXPONENT = np.array([1.3, 1.6, 2.0, 2.4, 1.9])  # beta: steeper in deep sleep
 STAGE_RMS = {
-    "delta": [4.0, 8.0, 16.0, 38.0, 9.0],     # slow oscillation and delta: flat to ~1.5 Hz, then falling
-    "theta": [4.0, 8.0, 7.0, 5.0, 9.0],       # subject peak 5-7 Hz
-    "alpha": [12.0, 5.0, 2.0, 1.5, 4.0],      # subject peak 8.5-11.5 Hz (Pz-Oz)
-    "sigma": [1.0, 1.5, 3.0, 2.5, 1.0],       # spindle-frequency background
-    "beta": [5.0, 3.0, 2.0, 1.5, 3.5],        # broad peak 18-24 Hz
-    "slow_eye": [6.0, 10.0, 4.0, 0.0, 3.0],   # rolling eye movements, ~0.3 Hz
-    "emg": [15.0, 11.0, 9.0, 8.0, 4.0],       # chin tone (REM atonia)
+    "delta": [
+        4.0,
+        8.0,
+        16.0,
+        38.0,
+        9.0,
+    ],  # slow oscillation and delta: flat to ~1.5 Hz, then falling
+    "theta": [4.0, 8.0, 7.0, 5.0, 9.0],  # subject peak 5-7 Hz
+    "alpha": [12.0, 5.0, 2.0, 1.5, 4.0],  # subject peak 8.5-11.5 Hz (Pz-Oz)
+    "sigma": [1.0, 1.5, 3.0, 2.5, 1.0],  # spindle-frequency background
+    "beta": [5.0, 3.0, 2.0, 1.5, 3.5],  # broad peak 18-24 Hz
+    "slow_eye": [6.0, 10.0, 4.0, 0.0, 3.0],  # rolling eye movements, ~0.3 Hz
+    "emg": [15.0, 11.0, 9.0, 8.0, 4.0],  # chin tone (REM atonia)
 }
 # Components, in the column order of the RMS and spectra arrays: one aperiodic background per
 # stage (mixed by the stage weights), then STAGE_RMS, then amplifier noise.
@@ -72,7 +80,9 @@ _GAIN = {  # background delta theta alpha sigma beta slow_eye emg amplifier
     EOG: (0.3, 0.45, 0.15, 0.05, 0.05, 0.3, 1.0, 0.15, 1.0),
     EMG: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0),
 }
-CHANNEL_GAIN = np.array([[g[0]] * len(ss.STAGES) + list(g[1:]) for g in (_GAIN[c] for c in range(4))])
+CHANNEL_GAIN = np.array(
+    [[g[0]] * len(ss.STAGES) + list(g[1:]) for g in (_GAIN[c] for c in range(4))]
+)
 COHERENCE_WITH_FPZ = (1.0, 0.3, 0.5, 0.0)
 # Depth (log-sd) of the within-seconds amplitude modulation of the continuous EEG per stage.
 BURST_DEPTH = np.array([0.3, 0.25, 0.4, 0.4, 0.25])
@@ -90,11 +100,16 @@ EVENT_RATES = {
 }
 # Share of the EEG transients on Fpz-Cz, Pz-Oz and the EOG (vertex waves: Cz is Fpz-Cz's reference).
 EVENT_GAIN = {
-    "spindle": (1.0, 0.55, 0.1), "k_complex": (1.0, 0.5, 0.4), "vertex": (-1.0, 0.4, 0.2),
-    "sawtooth": (1.0, 0.6, 0.2), "arousal": (0.5, 1.0, 0.1), "eye": (0.2, 0.0, 1.0), "blink": (1.0, 0.1, 0.35),
+    "spindle": (1.0, 0.55, 0.1),
+    "k_complex": (1.0, 0.5, 0.4),
+    "vertex": (-1.0, 0.4, 0.2),
+    "sawtooth": (1.0, 0.6, 0.2),
+    "arousal": (0.5, 1.0, 0.1),
+    "eye": (0.2, 0.0, 1.0),
+    "blink": (1.0, 0.1, 0.35),
 }
 ACTIVE_WAKE = {"alpha": 0.3, "beta": 1.6, "emg": 1.8, "saccade": 2.5, "blink": 2.5}
-HEART_RATE_BY_STAGE = np.array([1.08, 1.0, 0.95, 0.92, 1.03])   # relative to the subject's rate
+HEART_RATE_BY_STAGE = np.array([1.08, 1.0, 0.95, 0.92, 1.03])  # relative to the subject's rate
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,9 @@ class NightSubject:
             eye_movement_uv=rng.uniform(40.0, 120.0),
             blink_uv=rng.uniform(80.0, 200.0),
             heart_rate_bpm=rng.uniform(52.0, 75.0),
-            ecg_uv=tuple(np.array([3.0, 2.0, 4.0, 6.0]) * _spread(rng, 0.5, 4) * rng.choice([-1, 1], 4)),
+            ecg_uv=tuple(
+                np.array([3.0, 2.0, 4.0, 6.0]) * _spread(rng, 0.5, 4) * rng.choice([-1, 1], 4)
+            ),
             arousals_per_h=rng.uniform(*population.arousals_per_h),
             cycle_min=rng.uniform(85.0, 110.0),
             sleep_need_min=rng.uniform(7.0, 8.5) * 60,
@@ -176,7 +193,9 @@ def population_named(name: str | None) -> Population:
     key = DEFAULT_POPULATION if name is None else str(name)
     if key not in POPULATIONS:
         raise ParameterError(
-            "dataset.synthetic.population", f"unknown population {name!r}.", f"use null or one of {sorted(POPULATIONS)}."
+            "dataset.synthetic.population",
+            f"unknown population {name!r}.",
+            f"use null or one of {sorted(POPULATIONS)}.",
         )
     return POPULATIONS[key]
 
@@ -203,7 +222,9 @@ def simulate_night_hypnogram(
     bouts: list[tuple[int, float]] = [(W, lights_out), (N1, rng.uniform(2, 7))]
     cycle, scale = 0, 1.0
     while cycle == 0 or scale * sum(m for _, m in bouts) < total_min - scale * lights_on:
-        n3 = max(0.0, rng.normal(population.n3_first_cycle_min, 8) * np.exp(-population.n3_decay * cycle))
+        n3 = max(
+            0.0, rng.normal(population.n3_first_cycle_min, 8) * np.exp(-population.n3_decay * cycle)
+        )
         rem = min(35.0, rng.uniform(5, 12) + cycle * rng.uniform(6, 10))
         n2 = max(10.0, subject.cycle_min - n3 - rem - 4)
         first_n2 = n2 * rng.uniform(0.3, 0.5)
@@ -216,7 +237,9 @@ def simulate_night_hypnogram(
     stages = stages.astype(int)
     first_rem = int(np.argmax(stages == REM))
     while True:  # rounding to whole epochs must leave the first REM period inside the night
-        lengths = np.maximum(np.where(stages == REM, 3, 1), np.round(minutes * scale * 60 / EPOCH_S)).astype(int)
+        lengths = np.maximum(
+            np.where(stages == REM, 3, 1), np.round(minutes * scale * 60 / EPOCH_S)
+        ).astype(int)
         wake_after = max(1, int(round(lights_on * scale * 60 / EPOCH_S)))
         if lengths[: first_rem + 1].sum() <= n_epochs - wake_after or scale < 0.01:
             break
@@ -241,8 +264,12 @@ def _add_awakenings(rng, hypnogram: np.ndarray, population: Population) -> None:
         return
     onset, end = sleep[0], sleep[-1]
     hours = (end - onset) * EPOCH_S / 3600
-    starts = rng.integers(onset + 10, max(onset + 11, end), rng.poisson(population.awakenings_per_h * hours))
-    lengths = np.maximum(1, np.round(rng.lognormal(np.log(population.awakening_min * 2), 0.6, len(starts)))).astype(int)
+    starts = rng.integers(
+        onset + 10, max(onset + 11, end), rng.poisson(population.awakenings_per_h * hours)
+    )
+    lengths = np.maximum(
+        1, np.round(rng.lognormal(np.log(population.awakening_min * 2), 0.6, len(starts)))
+    ).astype(int)
     drowsy = rng.integers(1, 4, len(starts))
     for start, length, n1 in zip(starts, lengths, drowsy, strict=True):
         stop = min(end, start + length)
@@ -254,7 +281,11 @@ def _add_awakenings(rng, hypnogram: np.ndarray, population: Population) -> None:
 def _add_n1_shifts(rng, hypnogram: np.ndarray, population: Population) -> None:
     """Light sleep drifting up to N1 for 1-3 epochs now and then, in place."""
     n2 = np.flatnonzero(hypnogram == N2)
-    starts = rng.choice(n2, min(len(n2), rng.poisson(population.n1_shifts_per_h * len(n2) * EPOCH_S / 3600)), replace=False)
+    starts = rng.choice(
+        n2,
+        min(len(n2), rng.poisson(population.n1_shifts_per_h * len(n2) * EPOCH_S / 3600)),
+        replace=False,
+    )
     for start, length in zip(starts, rng.integers(1, 4, len(starts)), strict=True):
         run = slice(start, start + length)
         hypnogram[run] = np.where(hypnogram[run] == N2, N1, hypnogram[run])
@@ -264,35 +295,49 @@ def _score_slow_wave_boundaries(rng, true_stages: np.ndarray, labels: np.ndarray
     """Scorers disagree most on where N3 begins and ends (the 20 % slow-wave rule, judged by
     eye): each N2/N3 boundary moves by up to two epochs either way in the labels, in place."""
     deep_or_light = np.isin(true_stages, (N2, N3))
-    change = np.flatnonzero(deep_or_light[:-1] & deep_or_light[1:] & (true_stages[:-1] != true_stages[1:]))
+    change = np.flatnonzero(
+        deep_or_light[:-1] & deep_or_light[1:] & (true_stages[:-1] != true_stages[1:])
+    )
     shifts = rng.choice([-2, -1, 0, 1, 2], len(change), p=[0.15, 0.2, 0.3, 0.2, 0.15])
     for boundary, shift in zip(change, shifts, strict=True):
         if shift > 0:  # the earlier stage reaches into the later one
-            run, stage = np.arange(boundary + 1, min(len(labels), boundary + 1 + shift)), true_stages[boundary]
+            run, stage = (
+                np.arange(boundary + 1, min(len(labels), boundary + 1 + shift)),
+                true_stages[boundary],
+            )
         else:  # the later stage starts earlier (or the boundary stays)
-            run, stage = np.arange(max(0, boundary + 1 + shift), boundary + 1), true_stages[boundary + 1]
+            run, stage = (
+                np.arange(max(0, boundary + 1 + shift), boundary + 1),
+                true_stages[boundary + 1],
+            )
         labels[run[deep_or_light[run]]] = stage
 
 
 def _component_rms(rng, subject: NightSubject, frames) -> np.ndarray:
     """RMS (µV) of every continuous component in every synthesis frame ``(n_frames, n_components)``."""
     times, weights, active = frames
-    background = np.sqrt(weights) * (BACKGROUND_RMS * subject.eeg_gain)   # powers mix linearly
+    background = np.sqrt(weights) * (BACKGROUND_RMS * subject.eeg_gain)  # powers mix linearly
     rhythms = weights @ np.array(list(STAGE_RMS.values())).T
     for name, factor in ACTIVE_WAKE.items():
         if name in STAGE_RMS:
             rhythms[:, list(STAGE_RMS).index(name)] *= 1 + (factor - 1) * weights[:, W] * active
     rhythms[:, list(STAGE_RMS).index("emg")] *= 1 + (subject.rem_atonia - 1) * weights[:, REM]
     gain = {
-        "delta": subject.eeg_gain * subject.slow_wave_gain, "theta": subject.eeg_gain,
-        "alpha": subject.eeg_gain * subject.alpha_gain, "sigma": subject.eeg_gain * subject.spindle_density,
-        "beta": subject.eeg_gain, "slow_eye": subject.eye_movement_uv / 80.0, "emg": subject.emg_gain,
+        "delta": subject.eeg_gain * subject.slow_wave_gain,
+        "theta": subject.eeg_gain,
+        "alpha": subject.eeg_gain * subject.alpha_gain,
+        "sigma": subject.eeg_gain * subject.spindle_density,
+        "beta": subject.eeg_gain,
+        "slow_eye": subject.eye_movement_uv / 80.0,
+        "emg": subject.emg_gain,
     }
     rhythms *= np.array([gain[c] for c in STAGE_RMS])
     step_s = times[1] - times[0]
     drift_sigma = {"delta": 0.35, "emg": 0.25, "alpha": 0.4}
     for i, name in enumerate(STAGE_RMS):
-        rhythms[:, i] *= sn.slow_fluctuation(rng, len(times), drift_sigma.get(name, 0.25), 30.0, step_s)
+        rhythms[:, i] *= sn.slow_fluctuation(
+            rng, len(times), drift_sigma.get(name, 0.25), 30.0, step_s
+        )
     background *= sn.slow_fluctuation(rng, len(times), 0.2, 30.0, step_s)[:, None]
     return np.column_stack([background, rhythms, np.full(len(times), subject.amplifier_uv)])
 
@@ -305,23 +350,27 @@ def _component_spectra(sfreq: float, subject: NightSubject) -> np.ndarray:
     """
     f = sn.bin_frequencies(sfreq)
     backgrounds = [
-        sn.unit_power(np.where(f > 0, 1.0 / (subject.knee_hz ** beta + f ** beta), 0.0))
+        sn.unit_power(np.where(f > 0, 1.0 / (subject.knee_hz**beta + f**beta), 0.0))
         for beta in BACKGROUND_EXPONENT + subject.exponent_shift
     ]
     # slow waves: flat from ~0.3 Hz to the knee, then a steep power law (no cliff in log-log)
-    delta = sn.unit_power(f**2 / (f**2 + 0.3**2) / (1 + (f / subject.delta_knee_hz) ** subject.delta_slope))
+    delta = sn.unit_power(
+        f**2 / (f**2 + 0.3**2) / (1 + (f / subject.delta_knee_hz) ** subject.delta_slope)
+    )
     emg = sn.unit_power(f**2 / (f**2 + subject.emg_corner_hz**2))
-    return np.stack([
-        *backgrounds,
-        delta,
-        sn.peak(f, subject.theta_hz, 1.5),
-        sn.peak(f, subject.alpha_hz, subject.alpha_width_hz),
-        sn.peak(f, subject.spindle_hz, 1.5),
-        sn.peak(f, subject.beta_hz, 5.0),
-        sn.peak(f, 0.3, 0.15),
-        emg,
-        sn.unit_power(np.where(f > 0, 1.0, 0.0)),
-    ])
+    return np.stack(
+        [
+            *backgrounds,
+            delta,
+            sn.peak(f, subject.theta_hz, 1.5),
+            sn.peak(f, subject.alpha_hz, subject.alpha_width_hz),
+            sn.peak(f, subject.spindle_hz, 1.5),
+            sn.peak(f, subject.beta_hz, 5.0),
+            sn.peak(f, 0.3, 0.15),
+            emg,
+            sn.unit_power(np.where(f > 0, 1.0, 0.0)),
+        ]
+    )
 
 
 def _burst_envelope(rng, n: int, sfreq: float, frames) -> np.ndarray:
@@ -334,7 +383,9 @@ def _burst_envelope(rng, n: int, sfreq: float, frames) -> np.ndarray:
     z = ndimage.gaussian_filter1d(rng.standard_normal(len(knot_times)), BURST_TIMESCALE_S * rate)
     depth = np.interp(knot_times, times, weights @ BURST_DEPTH)
     envelope = np.exp(depth * z / z.std() - depth**2)
-    return np.interp(np.arange(n, dtype=np.float32) / np.float32(sfreq), knot_times, envelope).astype(np.float32)
+    return np.interp(
+        np.arange(n, dtype=np.float32) / np.float32(sfreq), knot_times, envelope
+    ).astype(np.float32)
 
 
 def _continuous_activity(rng, n: int, sfreq: float, subject: NightSubject, frames) -> np.ndarray:
@@ -347,8 +398,12 @@ def _continuous_activity(rng, n: int, sfreq: float, subject: NightSubject, frame
     for channel, coherence in enumerate(COHERENCE_WITH_FPZ):
         coefficients = fpz_coefficients
         if channel != FPZ:
-            coefficients = sn.correlated(fpz_coefficients, sn.random_coefficients(rng, n_frames, n_bins), coherence)
-        signals[channel] = sn.synthesize(coefficients, sn.mix_amplitude(rms * CHANNEL_GAIN[channel], spectra), n)
+            coefficients = sn.correlated(
+                fpz_coefficients, sn.random_coefficients(rng, n_frames, n_bins), coherence
+            )
+        signals[channel] = sn.synthesize(
+            coefficients, sn.mix_amplitude(rms * CHANNEL_GAIN[channel], spectra), n
+        )
     signals[[FPZ, PZ]] *= _burst_envelope(rng, n, sfreq, frames)
     return signals
 
@@ -371,7 +426,9 @@ def _sawtooth_waves(rng, n, sfreq, times, subject: NightSubject) -> np.ndarray:
     durations = rng.integers(3, 9, k) / freq[:, 0]
     amp = (rng.uniform(20, 60, k) * subject.eeg_gain)[:, None]
     phase = rng.uniform(0, 2 * np.pi, k)[:, None]
-    waves = sn.bursts(durations, sfreq, lambda t: amp * sps.sawtooth(2 * np.pi * freq * t + phase, width=0.85))
+    waves = sn.bursts(
+        durations, sfreq, lambda t: amp * sps.sawtooth(2 * np.pi * freq * t + phase, width=0.85)
+    )
     sn.add_waveforms(track, times, waves, sfreq)
     return track
 
@@ -390,9 +447,25 @@ def _arousals(rng, n, sfreq, frames, subject: NightSubject) -> tuple[np.ndarray,
     phase = rng.uniform(0, 2 * np.pi, k)[:, None]
     eeg = np.zeros(n, dtype=np.float32)
     emg = np.zeros(n, dtype=np.float32)
-    sn.add_waveforms(eeg, onsets, sn.bursts(durations, sfreq, lambda t: alpha_uv * np.sin(2 * np.pi * alpha_hz * t + phase)
-                                            + beta_uv * rng.standard_normal(t.shape)), sfreq)
-    sn.add_waveforms(emg, onsets, sn.bursts(durations, sfreq, lambda t: emg_uv * rng.standard_normal(t.shape)), sfreq)
+    sn.add_waveforms(
+        eeg,
+        onsets,
+        sn.bursts(
+            durations,
+            sfreq,
+            lambda t: (
+                alpha_uv * np.sin(2 * np.pi * alpha_hz * t + phase)
+                + beta_uv * rng.standard_normal(t.shape)
+            ),
+        ),
+        sfreq,
+    )
+    sn.add_waveforms(
+        emg,
+        onsets,
+        sn.bursts(durations, sfreq, lambda t: emg_uv * rng.standard_normal(t.shape)),
+        sfreq,
+    )
     return eeg, emg
 
 
@@ -410,10 +483,16 @@ def _cardiac(rng, n, sfreq, frames, subject: NightSubject) -> np.ndarray:
     beats = np.interp(np.arange(1, int(beats_so_far[-1])), beats_so_far, times)
     beats = np.clip(beats + rng.normal(0, 0.02, len(beats)), 0, n / sfreq)
     t = np.arange(int(0.45 * sfreq)) / sfreq
-    qrs = -0.2 * np.exp(-0.5 * ((t - 0.06) / 0.01) ** 2) + np.exp(-0.5 * ((t - 0.08) / 0.008) ** 2) \
-        - 0.3 * np.exp(-0.5 * ((t - 0.1) / 0.01) ** 2) + 0.3 * np.exp(-0.5 * ((t - 0.3) / 0.04) ** 2)
+    qrs = (
+        -0.2 * np.exp(-0.5 * ((t - 0.06) / 0.01) ** 2)
+        + np.exp(-0.5 * ((t - 0.08) / 0.008) ** 2)
+        - 0.3 * np.exp(-0.5 * ((t - 0.1) / 0.01) ** 2)
+        + 0.3 * np.exp(-0.5 * ((t - 0.3) / 0.04) ** 2)
+    )
     track = np.zeros(n, dtype=np.float32)
-    sn.add_waveforms(track, beats, np.broadcast_to(qrs / np.abs(qrs).max(), (len(beats), len(qrs))), sfreq)
+    sn.add_waveforms(
+        track, beats, np.broadcast_to(qrs / np.abs(qrs).max(), (len(beats), len(qrs))), sfreq
+    )
     return track
 
 
@@ -421,12 +500,16 @@ def _epochs_covered(spans: list[tuple[int, int]], n_epochs: int, epoch_len: int)
     """Epochs more than half covered by the ``(start, length)`` sample spans."""
     covered = np.zeros(n_epochs * epoch_len, dtype=bool)
     for start, length in spans:
-        covered[start:start + length] = True
+        covered[start : start + length] = True
     return covered.reshape(n_epochs, epoch_len).mean(axis=1) > 0.5
 
 
 def realistic_night(
-    rng: np.random.Generator, subject_index: int, n_epochs: int, sfreq: float, population: str | None
+    rng: np.random.Generator,
+    subject_index: int,
+    n_epochs: int,
+    sfreq: float,
+    population: str | None,
 ) -> ss.SleepNight:
     """The ``realistic`` generator behind :func:`epochstack.signals.synthetic_sleep.generate_sleep_recording`."""
     group = population_named(population)
@@ -445,13 +528,19 @@ def realistic_night(
     def events(name, rate_scale=1.0):
         return ss.frame_events(rng, weights @ EVENT_RATES[name] * rate_scale, frame_times)
 
-    kc_rates = EVENT_RATES["k_complex"] * np.where(np.arange(5) == N2, subject.k_complex_per_min, 1.0)
-    eye, blinks = ss.eye_movements(rng, n, sfreq, true_stages, frames, subject, EVENT_RATES, ACTIVE_WAKE)
+    kc_rates = EVENT_RATES["k_complex"] * np.where(
+        np.arange(5) == N2, subject.k_complex_per_min, 1.0
+    )
+    eye, blinks = ss.eye_movements(
+        rng, n, sfreq, true_stages, frames, subject, EVENT_RATES, ACTIVE_WAKE
+    )
     blinks *= np.float32(subject.blink_uv / subject.eye_movement_uv)
     arousal_eeg, arousal_emg = _arousals(rng, n, sfreq, frames, subject)
     tracks = {
         "spindle": ss.spindles(rng, n, sfreq, events("spindle", subject.spindle_density), subject),
-        "k_complex": ss.k_complexes(rng, n, sfreq, ss.frame_events(rng, weights @ kc_rates, frame_times), subject),
+        "k_complex": ss.k_complexes(
+            rng, n, sfreq, ss.frame_events(rng, weights @ kc_rates, frame_times), subject
+        ),
         "vertex": _vertex_waves(rng, n, sfreq, events("vertex"), subject),
         "sawtooth": _sawtooth_waves(rng, n, sfreq, events("sawtooth"), subject),
         "arousal": arousal_eeg,
@@ -465,7 +554,9 @@ def realistic_night(
     heart = _cardiac(rng, n, sfreq, frames, subject)
     for channel, amp in enumerate(subject.ecg_uv):
         signals[channel] += np.float32(amp) * heart
-    movements = ss.add_movement_artefacts(rng, signals, sfreq, frames, EVENT_RATES["movement"], (2.0, 20.0))
+    movements = ss.add_movement_artefacts(
+        rng, signals, sfreq, frames, EVENT_RATES["movement"], (2.0, 20.0)
+    )
     ss.add_mains(rng, signals, sfreq, subject.line_noise_uv)
     dropouts = ss.add_dropouts(rng, signals, sfreq, n / sfreq / 3600)
     epoch_len = int(round(EPOCH_S * sfreq))
@@ -473,5 +564,7 @@ def realistic_night(
         recording=ss.night_recording(subject_index, signals, sfreq, labels),
         true_stages=true_stages,
         movement_time=_epochs_covered(movements, n_epochs, epoch_len),
-        unscorable=_epochs_covered([(s, ln) for c, s, ln in dropouts if c in (FPZ, PZ)], n_epochs, epoch_len),
+        unscorable=_epochs_covered(
+            [(s, ln) for c, s, ln in dropouts if c in (FPZ, PZ)], n_epochs, epoch_len
+        ),
     )

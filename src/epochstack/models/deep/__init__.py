@@ -12,7 +12,21 @@ from epochstack.models.deep.networks import ARCHITECTURES, CNN, CNNBiLSTM, LSTMN
 from epochstack.models.deep.training import DeepModelConfig, fit_model, train
 
 __all__ = [
-    "ARCHITECTURES", "CNN", "CNNBiLSTM", "DeepModel", "DeepModelConfig", "EpochReader", "EpochSequenceDataset", "LSTMNet",
-    "Normalisation", "build_network", "channel_indices", "export_onnx", "fit_model", "load_model",
-    "predict_proba", "save_model", "train",
+    "ARCHITECTURES",
+    "CNN",
+    "CNNBiLSTM",
+    "DeepModel",
+    "DeepModelConfig",
+    "EpochReader",
+    "EpochSequenceDataset",
+    "LSTMNet",
+    "Normalisation",
+    "build_network",
+    "channel_indices",
+    "export_onnx",
+    "fit_model",
+    "load_model",
+    "predict_proba",
+    "save_model",
+    "train",
 ]

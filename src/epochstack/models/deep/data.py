@@ -31,10 +31,17 @@ def channel_indices(store: EpochStore, channels: list[str] | None) -> np.ndarray
         return np.arange(len(store.channel_names))
     index = []
     for name in channels:
-        matches = [i for i, (ch, kind) in enumerate(zip(store.channel_names, store.channel_types, strict=True)) if name in (ch, kind)]
+        matches = [
+            i
+            for i, (ch, kind) in enumerate(
+                zip(store.channel_names, store.channel_types, strict=True)
+            )
+            if name in (ch, kind)
+        ]
         if not matches:
             raise InputDataError(
-                f"{store.path}/info.json", f"has no channel or channel type {name!r} (channels: {store.channel_names}).",
+                f"{store.path}/info.json",
+                f"has no channel or channel type {name!r} (channels: {store.channel_names}).",
                 "fix deep_models.networks.<model>.channels.",
             )
         index += [i for i in matches if i not in index]
@@ -65,7 +72,11 @@ class Normalisation:
         if self.method == "training_set":
             return np.asarray(self.centre, np.float32), np.asarray(self.scale, np.float32)
         if self.method != "robust":
-            raise InputDataError("deep_models.data.normalisation", f"unknown method {self.method!r}.", f"use one of {list(NORMALISATIONS)}.")
+            raise InputDataError(
+                "deep_models.data.normalisation",
+                f"unknown method {self.method!r}.",
+                f"use one of {list(NORMALISATIONS)}.",
+            )
         return robust_statistics(recording)
 
     def apply(self, epochs: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -120,7 +131,10 @@ class EpochReader:
 def label_codes(labels: pd.Series, classes: list[str]) -> np.ndarray:
     """Class indices in ``classes`` order; unlabelled epochs get ``IGNORE_INDEX``."""
     position = {c: i for i, c in enumerate(classes)}
-    return np.array([position.get(str(v), IGNORE_INDEX) if pd.notna(v) else IGNORE_INDEX for v in labels], dtype=np.int64)
+    return np.array(
+        [position.get(str(v), IGNORE_INDEX) if pd.notna(v) else IGNORE_INDEX for v in labels],
+        dtype=np.int64,
+    )
 
 
 def contiguous_runs(signal_rows: np.ndarray) -> list[np.ndarray]:
@@ -167,14 +181,23 @@ def make_chunks(table: pd.DataFrame, length: int, pad: bool) -> list[Chunk]:
 
 def context_rows(rows: np.ndarray, context: int, n_rows: int) -> np.ndarray:
     """The rows a chunk reads: ``k`` before its first target to ``k`` after its last, clipped to the recording."""
-    extended = np.r_[rows[0] - np.arange(context, 0, -1), rows, rows[-1] + np.arange(1, context + 1)]
+    extended = np.r_[
+        rows[0] - np.arange(context, 0, -1), rows, rows[-1] + np.arange(1, context + 1)
+    ]
     return np.clip(extended, 0, n_rows - 1)
 
 
 class EpochSequenceDataset(Dataset):
     """Training/validation chunks: ``x (L + 2k, n_ch, n_times)`` float32 and ``y (L,)`` int64."""
 
-    def __init__(self, reader: EpochReader, table: pd.DataFrame, classes: list[str], context: int, length: int = 1):
+    def __init__(
+        self,
+        reader: EpochReader,
+        table: pd.DataFrame,
+        classes: list[str],
+        context: int,
+        length: int = 1,
+    ):
         self.reader = reader
         self.table = table.reset_index(drop=True)
         self.context = int(context)
@@ -212,10 +235,14 @@ class EpochSampler(Sampler[int]):
     the same batches as an uninterrupted one. ``max_items`` caps the chunks drawn per pass.
     """
 
-    def __init__(self, n_items: int, seed: int, max_items: int = 0, weights: np.ndarray | None = None):
+    def __init__(
+        self, n_items: int, seed: int, max_items: int = 0, weights: np.ndarray | None = None
+    ):
         self.n_items = int(n_items)
         self.seed = int(seed)
-        self.n_draw = min(self.n_items, int(max_items)) if max_items and max_items > 0 else self.n_items
+        self.n_draw = (
+            min(self.n_items, int(max_items)) if max_items and max_items > 0 else self.n_items
+        )
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.pass_index = 0
 
@@ -225,7 +252,9 @@ class EpochSampler(Sampler[int]):
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.pass_index)
         if self.weights is not None:
-            order = torch.multinomial(self.weights, self.n_draw, replacement=True, generator=generator)
+            order = torch.multinomial(
+                self.weights, self.n_draw, replacement=True, generator=generator
+            )
         else:
             order = torch.randperm(self.n_items, generator=generator)[: self.n_draw]
         return iter(order.tolist())
@@ -234,7 +263,9 @@ class EpochSampler(Sampler[int]):
         return self.n_draw
 
 
-def augment(x: torch.Tensor, settings: dict, sfreq: float, generator: torch.Generator) -> torch.Tensor:
+def augment(
+    x: torch.Tensor, settings: dict, sfreq: float, generator: torch.Generator
+) -> torch.Tensor:
     """Training-batch augmentation of ``(batch, seq, n_ch, n_times)``, each epoch drawn apart.
 
     ``time_shift_s`` (circular shift within the epoch), ``amplitude_jitter`` (relative SD of a

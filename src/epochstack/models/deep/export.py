@@ -41,7 +41,14 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.network(epochs), dim=-1)
 
 
-def model_metadata(architecture: str, network_params: dict, classes: list[str], store: EpochStore, channels: np.ndarray, normalisation: Normalisation) -> dict:
+def model_metadata(
+    architecture: str,
+    network_params: dict,
+    classes: list[str],
+    store: EpochStore,
+    channels: np.ndarray,
+    normalisation: Normalisation,
+) -> dict:
     """What a saved model needs besides its weights, and what inference checks its input against."""
     return {
         "architecture": architecture,
@@ -51,7 +58,8 @@ def model_metadata(architecture: str, network_params: dict, classes: list[str], 
         "sfreq": store.sfreq,
         "n_times": store.n_times,
         "normalisation": {
-            "method": normalisation.method, "clip": normalisation.clip,
+            "method": normalisation.method,
+            "clip": normalisation.clip,
             "centre": None if normalisation.centre is None else list(normalisation.centre),
             "scale": None if normalisation.scale is None else list(normalisation.scale),
         },
@@ -60,7 +68,13 @@ def model_metadata(architecture: str, network_params: dict, classes: list[str], 
 
 def network_from(metadata: dict, state_dict: dict) -> nn.Module:
     """The network described by ``metadata`` with the given weights, in eval mode on the CPU."""
-    network = build_network(metadata["architecture"], metadata["network"], len(metadata["channel_names"]), len(metadata["classes"]), int(metadata["n_times"]))
+    network = build_network(
+        metadata["architecture"],
+        metadata["network"],
+        len(metadata["channel_names"]),
+        len(metadata["classes"]),
+        int(metadata["n_times"]),
+    )
     network.load_state_dict(state_dict)
     return network.eval()
 
@@ -72,22 +86,30 @@ def _floats(values) -> tuple[float, ...] | None:
 def normalisation_from(metadata: dict) -> Normalisation:
     """The input scaling a saved model was trained with."""
     spec = metadata["normalisation"]
-    return Normalisation(spec["method"], spec.get("clip"), _floats(spec.get("centre")), _floats(spec.get("scale")))
+    return Normalisation(
+        spec["method"], spec.get("clip"), _floats(spec.get("centre")), _floats(spec.get("scale"))
+    )
 
 
-def onnx_max_difference(path: str | Path, network: nn.Module, n_channels: int, n_times: int, seed: int = 0) -> float:
+def onnx_max_difference(
+    path: str | Path, network: nn.Module, n_channels: int, n_times: int, seed: int = 0
+) -> float:
     """Largest |onnxruntime - torch| probability on a random input of a new batch and sequence size."""
     import onnxruntime
 
     context = network_context(network)
-    epochs = torch.randn(3, 2 * context + 3, n_channels, n_times, generator=torch.Generator().manual_seed(seed))
+    epochs = torch.randn(
+        3, 2 * context + 3, n_channels, n_times, generator=torch.Generator().manual_seed(seed)
+    )
     with torch.inference_mode():
         expected = WithSoftmax(network).eval()(epochs).numpy()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return float(np.abs(session.run(None, {"epochs": epochs.numpy()})[0] - expected).max())
 
 
-def export_onnx(network: nn.Module, path: str | Path, n_channels: int, n_times: int, tolerance: float = 1e-4) -> Path:
+def export_onnx(
+    network: nn.Module, path: str | Path, n_channels: int, n_times: int, tolerance: float = 1e-4
+) -> Path:
     """Export ``network`` (with a softmax) to ONNX with dynamic batch and sequence lengths.
 
     The TorchScript exporter takes well under a second where the dynamo one takes 5-15 s on
@@ -99,25 +121,59 @@ def export_onnx(network: nn.Module, path: str | Path, n_channels: int, n_times: 
     context = network_context(network)
     example = torch.randn(2, 2 * context + 2, n_channels, n_times)
     model = WithSoftmax(network).eval()
-    names = {"input_names": ["epochs"], "output_names": ["probabilities"], "opset_version": ONNX_OPSET, "verbose": False}
+    names = {
+        "input_names": ["epochs"],
+        "output_names": ["probabilities"],
+        "opset_version": ONNX_OPSET,
+        "verbose": False,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notices
-        torch.onnx.export(model, (example,), str(path), dynamo=False, dynamic_axes={"epochs": {0: "batch", 1: "sequence"}, "probabilities": {0: "batch", 1: "centres"}}, **names)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            dynamic_axes={
+                "epochs": {0: "batch", 1: "sequence"},
+                "probabilities": {0: "batch", 1: "centres"},
+            },
+            **names,
+        )
         try:
             difference = onnx_max_difference(path, network, n_channels, n_times)
         except Exception as error:  # onnxruntime rejects the graph at run time
-            logger.info("TorchScript ONNX export of %s fails on onnxruntime (%s); using the dynamo exporter.", type(network).__name__, error)
+            logger.info(
+                "TorchScript ONNX export of %s fails on onnxruntime (%s); using the dynamo exporter.",
+                type(network).__name__,
+                error,
+            )
             difference = np.inf
         if not difference <= tolerance:
-            dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", min=2 * context + 1)}
-            torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=(dims,), external_data=False, **names)
+            dims = {
+                0: torch.export.Dim("batch"),
+                1: torch.export.Dim("sequence", min=2 * context + 1),
+            }
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                dynamic_shapes=(dims,),
+                external_data=False,
+                **names,
+            )
             difference = onnx_max_difference(path, network, n_channels, n_times)
     if not difference <= tolerance:
-        raise RuntimeError(f"{path}: onnxruntime and torch differ by {difference:.2e} (> {tolerance}).")
+        raise RuntimeError(
+            f"{path}: onnxruntime and torch differ by {difference:.2e} (> {tolerance})."
+        )
     return path
 
 
-def save_model(model_dir: str | Path, network: nn.Module, metadata: dict, onnx: bool = True) -> Path:
+def save_model(
+    model_dir: str | Path, network: nn.Module, metadata: dict, onnx: bool = True
+) -> Path:
     """Write ``model.pt``, ``model.json`` and (``onnx``) ``model.onnx`` into ``model_dir``."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +181,9 @@ def save_model(model_dir: str | Path, network: nn.Module, metadata: dict, onnx: 
     torch.save({"state_dict": network.state_dict(), "metadata": metadata}, model_dir / WEIGHTS_FILE)
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     if onnx:
-        export_onnx(network, model_dir / ONNX_FILE, len(metadata["channel_names"]), int(metadata["n_times"]))
+        export_onnx(
+            network, model_dir / ONNX_FILE, len(metadata["channel_names"]), int(metadata["n_times"])
+        )
     return model_dir
 
 
@@ -133,7 +191,9 @@ def load_model(model_dir: str | Path) -> tuple[nn.Module, dict]:
     """The network (eval mode, CPU) and metadata saved by :func:`save_model`."""
     path = Path(model_dir) / WEIGHTS_FILE
     if not path.exists():
-        raise InputDataError(str(path), "no saved deep model here.", "run `kedro run --pipelines deep_models` first.")
+        raise InputDataError(
+            str(path), "no saved deep model here.", "run `kedro run --pipelines deep_models` first."
+        )
     saved = torch.load(path, map_location="cpu", weights_only=False)
     return network_from(saved["metadata"], saved["state_dict"]), saved["metadata"]
 
@@ -141,18 +201,28 @@ def load_model(model_dir: str | Path) -> tuple[nn.Module, dict]:
 def check_store(metadata: dict, store: EpochStore, source: str) -> np.ndarray:
     missing = [c for c in metadata["channel_names"] if c not in store.channel_names]
     if missing:
-        raise InputDataError(f"{store.path}/info.json", f"lacks channels {missing} that the model {source} was trained on.", "epoch the recordings with the training channels.")
+        raise InputDataError(
+            f"{store.path}/info.json",
+            f"lacks channels {missing} that the model {source} was trained on.",
+            "epoch the recordings with the training channels.",
+        )
     if not np.isclose(store.sfreq, metadata["sfreq"]) or store.n_times != int(metadata["n_times"]):
         raise InputDataError(
-            f"{store.path}/info.json", f"has epochs of {store.n_times} samples at {store.sfreq} Hz; the model {source} expects "
-            f"{metadata['n_times']} at {metadata['sfreq']} Hz.", "epoch and resample the recordings as for training.",
+            f"{store.path}/info.json",
+            f"has epochs of {store.n_times} samples at {store.sfreq} Hz; the model {source} expects "
+            f"{metadata['n_times']} at {metadata['sfreq']} Hz.",
+            "epoch and resample the recordings as for training.",
         )
     return np.asarray([store.channel_names.index(c) for c in metadata["channel_names"]])
 
 
 def predict_proba(
-    model_dir_or_module: str | Path | nn.Module, store: EpochStore, epoch_table: pd.DataFrame,
-    device: str = "auto", normalisation: Normalisation | None = None, channels: list[str] | None = None,
+    model_dir_or_module: str | Path | nn.Module,
+    store: EpochStore,
+    epoch_table: pd.DataFrame,
+    device: str = "auto",
+    normalisation: Normalisation | None = None,
+    channels: list[str] | None = None,
 ) -> np.ndarray:
     """Class probabilities ``(len(epoch_table), n_classes)`` for the table's epochs, in its row order.
 

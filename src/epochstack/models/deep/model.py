@@ -67,18 +67,37 @@ class DeepModel(EpochModel):
 
     reads = "signals"
 
-    def __init__(self, config: DeepModelConfig, classes: list[str], *, device: str = "auto",
-                 checkpoint_root: str | Path | None = None, torch_threads: int | None = None):
+    def __init__(
+        self,
+        config: DeepModelConfig,
+        classes: list[str],
+        *,
+        device: str = "auto",
+        checkpoint_root: str | Path | None = None,
+        torch_threads: int | None = None,
+    ):
         self.config, self.classes = config, list(classes)
-        self.device, self.checkpoint_root, self.torch_threads = device, checkpoint_root, torch_threads
+        self.device, self.checkpoint_root, self.torch_threads = (
+            device,
+            checkpoint_root,
+            torch_threads,
+        )
 
-    def _normalisation(self, data: EpochData, rows: np.ndarray, channels: np.ndarray) -> Normalisation:
+    def _normalisation(
+        self, data: EpochData, rows: np.ndarray, channels: np.ndarray
+    ) -> Normalisation:
         method = resolve_normalisation(self.config.normalisation, data)
         if method != "training_set":
             return Normalisation(method, self.config.clip)
-        sample = np.sort(np.random.default_rng(self.config.seed).choice(rows, size=min(len(rows), 2000), replace=False))
+        sample = np.sort(
+            np.random.default_rng(self.config.seed).choice(
+                rows, size=min(len(rows), 2000), replace=False
+            )
+        )
         centre, scale = robust_statistics(read_epochs(data, sample)[:, channels])
-        return Normalisation(method, self.config.clip, tuple(centre.tolist()), tuple(scale.tolist()))
+        return Normalisation(
+            method, self.config.clip, tuple(centre.tolist()), tuple(scale.tolist())
+        )
 
     def fit(self, data: EpochData, rows: np.ndarray) -> DeepModel:
         rows = np.asarray(rows)
@@ -87,19 +106,53 @@ class DeepModel(EpochModel):
         normalisation = self._normalisation(data, rows, channels)
         reader = EpochReader(store, channels, normalisation)
         identity = {"data": data_fingerprint(data, rows), "normalisation": normalisation.method}
-        checkpoints = Path(self.checkpoint_root) / digest([self.config.to_dict(), identity]) if self.checkpoint_root else None
-        build = partial(build_network, self.config.architecture, self.config.network, len(channels), len(self.classes), store.n_times)
+        checkpoints = (
+            Path(self.checkpoint_root) / digest([self.config.to_dict(), identity])
+            if self.checkpoint_root
+            else None
+        )
+        build = partial(
+            build_network,
+            self.config.architecture,
+            self.config.network,
+            len(channels),
+            len(self.classes),
+            store.n_times,
+        )
         with torch_threads(self.torch_threads):
             result = fit_model(
-                self.config, build, reader, data.table.iloc[rows], self.classes, sfreq=store.sfreq, device=self.device,
-                checkpoint_dir=checkpoints, description=f"{self.config.name} on {len(rows)} epochs", identity=identity,
+                self.config,
+                build,
+                reader,
+                data.table.iloc[rows],
+                self.classes,
+                sfreq=store.sfreq,
+                device=self.device,
+                checkpoint_dir=checkpoints,
+                description=f"{self.config.name} on {len(rows)} epochs",
+                identity=identity,
             )
-        self.state_dict_ = {k: v.detach().cpu().clone() for k, v in result.network.state_dict().items()}
-        self.metadata_ = model_metadata(self.config.architecture, self.config.network, self.classes, store, channels, normalisation)
+        self.state_dict_ = {
+            k: v.detach().cpu().clone() for k, v in result.network.state_dict().items()
+        }
+        self.metadata_ = model_metadata(
+            self.config.architecture,
+            self.config.network,
+            self.classes,
+            store,
+            channels,
+            normalisation,
+        )
         self.history_ = [vars(r) for r in result.history]
-        self.best_pass_, self.best_score_, self.resumed_at_ = result.best_pass, result.best_score, result.resumed_at
+        self.best_pass_, self.best_score_, self.resumed_at_ = (
+            result.best_pass,
+            result.best_score,
+            result.resumed_at,
+        )
         self.n_train_, self.n_validation_ = len(result.train_epoch_ids), len(result.val_epoch_ids)
-        self.seen_epoch_ids = np.concatenate([result.train_epoch_ids, result.val_epoch_ids]).astype(str)
+        self.seen_epoch_ids = np.concatenate([result.train_epoch_ids, result.val_epoch_ids]).astype(
+            str
+        )
         self._network = result.network.eval()
         return self
 
@@ -120,8 +173,14 @@ class DeepModel(EpochModel):
             return predict_table(self.network, reader, data.table.iloc[rows], self.device, length)
 
     def report(self) -> dict:
-        return {"best_pass": self.best_pass_, "best_score": self.best_score_, "resumed_at": self.resumed_at_,
-                "n_train": self.n_train_, "n_validation": self.n_validation_, "history": self.history_}
+        return {
+            "best_pass": self.best_pass_,
+            "best_score": self.best_score_,
+            "resumed_at": self.resumed_at_,
+            "n_train": self.n_train_,
+            "n_validation": self.n_validation_,
+            "history": self.history_,
+        }
 
     def __getstate__(self):  # the rebuilt network is a cache: weights travel as a state dict
         return {**self.__dict__, "_network": None}

@@ -33,7 +33,11 @@ class Decimate(nn.Module):
         super().__init__()
         self.factor = int(factor)
         self.n_channels = int(n_channels)
-        taps = firwin(20 * self.factor + 1, 1.0 / self.factor, window="hamming") if self.factor > 1 else np.ones(1)
+        taps = (
+            firwin(20 * self.factor + 1, 1.0 / self.factor, window="hamming")
+            if self.factor > 1
+            else np.ones(1)
+        )
         kernel = torch.as_tensor(taps, dtype=torch.float32).repeat(self.n_channels, 1, 1)
         self.register_buffer("kernel", kernel)
 
@@ -41,13 +45,17 @@ class Decimate(nn.Module):
         if self.factor == 1:
             return x
         pad = self.kernel.shape[-1] // 2
-        return nn.functional.conv1d(x, self.kernel, stride=self.factor, padding=pad, groups=self.n_channels)
+        return nn.functional.conv1d(
+            x, self.kernel, stride=self.factor, padding=pad, groups=self.n_channels
+        )
 
 
 MIN_STEPS = 4  # time steps each encoder stage keeps at least (when the epoch allows it)
 
 
-def shrink_for_length(n_times: int, downsample: int, first_stride: int, pool: int, n_pools: int) -> tuple[int, int, list[int]]:
+def shrink_for_length(
+    n_times: int, downsample: int, first_stride: int, pool: int, n_pools: int
+) -> tuple[int, int, list[int]]:
     """Decimation factor, first stride and per-stage pools that keep ``MIN_STEPS`` steps per stage.
 
     Long epochs keep the configured values; short ones get smaller factors (1 at the least).
@@ -71,15 +79,29 @@ class EpochEncoder(nn.Module):
     ``pools`` (one per gap between blocks) and ``first_stride`` come from :func:`shrink_for_length`.
     """
 
-    def __init__(self, n_channels: int, widths=(8, 16, 32), kernel_sizes=(7, 5, 5), first_stride: int = 4, pools=(4, 4), dropout: float = 0.1):
+    def __init__(
+        self,
+        n_channels: int,
+        widths=(8, 16, 32),
+        kernel_sizes=(7, 5, 5),
+        first_stride: int = 4,
+        pools=(4, 4),
+        dropout: float = 0.1,
+    ):
         super().__init__()
         if len(widths) != len(kernel_sizes):
-            raise ValueError(f"widths {list(widths)} and kernel_sizes {list(kernel_sizes)} must have the same length.")
+            raise ValueError(
+                f"widths {list(widths)} and kernel_sizes {list(kernel_sizes)} must have the same length."
+            )
         layers: list[nn.Module] = []
         in_ch = n_channels
         for i, (width, kernel) in enumerate(zip(widths, kernel_sizes, strict=True)):
             stride = first_stride if i == 0 else 1
-            layers += [nn.Conv1d(in_ch, width, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm1d(width), nn.ReLU()]
+            layers += [
+                nn.Conv1d(in_ch, width, kernel, stride=stride, padding=kernel // 2, bias=False),
+                nn.BatchNorm1d(width),
+                nn.ReLU(),
+            ]
             if i < len(widths) - 1 and pools[i] > 1:
                 layers.append(nn.MaxPool1d(pools[i]))
             in_ch = width
@@ -101,11 +123,21 @@ class CNN(nn.Module):
     context = 0
 
     def __init__(
-        self, n_channels: int, n_classes: int, n_times: int, downsample: int = 1, widths=(8, 16, 32), kernel_sizes=(7, 5, 5),
-        first_stride: int = 4, pool: int = 4, dropout: float = 0.2,
+        self,
+        n_channels: int,
+        n_classes: int,
+        n_times: int,
+        downsample: int = 1,
+        widths=(8, 16, 32),
+        kernel_sizes=(7, 5, 5),
+        first_stride: int = 4,
+        pool: int = 4,
+        dropout: float = 0.2,
     ):
         super().__init__()
-        factor, stride, pools = shrink_for_length(n_times, downsample, first_stride, pool, len(widths) - 1)
+        factor, stride, pools = shrink_for_length(
+            n_times, downsample, first_stride, pool, len(widths) - 1
+        )
         self.decimate = Decimate(n_channels, factor)
         self.encoder = EpochEncoder(n_channels, widths, kernel_sizes, stride, pools, dropout)
         self.head = nn.Linear(self.encoder.n_features, n_classes)
@@ -120,16 +152,34 @@ class CNNBiLSTM(nn.Module):
     """CNN features per epoch, then a bidirectional LSTM over the +-k neighbours of each centre epoch."""
 
     def __init__(
-        self, n_channels: int, n_classes: int, n_times: int, context: int = 2, downsample: int = 1, widths=(8, 16, 32),
-        kernel_sizes=(7, 5, 5), first_stride: int = 4, pool: int = 4, lstm_hidden: int = 32, lstm_layers: int = 1,
+        self,
+        n_channels: int,
+        n_classes: int,
+        n_times: int,
+        context: int = 2,
+        downsample: int = 1,
+        widths=(8, 16, 32),
+        kernel_sizes=(7, 5, 5),
+        first_stride: int = 4,
+        pool: int = 4,
+        lstm_hidden: int = 32,
+        lstm_layers: int = 1,
         dropout: float = 0.2,
     ):
         super().__init__()
         self.context = int(context)
-        factor, stride, pools = shrink_for_length(n_times, downsample, first_stride, pool, len(widths) - 1)
+        factor, stride, pools = shrink_for_length(
+            n_times, downsample, first_stride, pool, len(widths) - 1
+        )
         self.decimate = Decimate(n_channels, factor)
         self.encoder = EpochEncoder(n_channels, widths, kernel_sizes, stride, pools, dropout)
-        self.lstm = nn.LSTM(self.encoder.n_features, lstm_hidden, num_layers=lstm_layers, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(
+            self.encoder.n_features,
+            lstm_hidden,
+            num_layers=lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+        )
         self.dropout = nn.Dropout(dropout)
         # The centre epoch's own features join the LSTM output, so context only adds to them.
         self.head = nn.Linear(2 * lstm_hidden + self.encoder.n_features, n_classes)
@@ -140,7 +190,9 @@ class CNNBiLSTM(nn.Module):
         features = self.encoder(self.decimate(x.flatten(0, 1))).unflatten(0, (batch, seq))
         n_centres = seq - 2 * self.context
         # windows[b, i] = features[b, i : i + width]: index arithmetic (exports to ONNX as a gather).
-        index = torch.arange(n_centres, device=x.device).unsqueeze(1) + torch.arange(width, device=x.device).unsqueeze(0)
+        index = torch.arange(n_centres, device=x.device).unsqueeze(1) + torch.arange(
+            width, device=x.device
+        ).unsqueeze(0)
         windows = features[:, index.flatten()].reshape(batch * n_centres, width, -1)
         out, _ = self.lstm(windows)
         centre = torch.cat([out[:, self.context], windows[:, self.context]], dim=1)
@@ -152,31 +204,55 @@ class LSTMNet(nn.Module):
 
     context = 0
 
-    def __init__(self, n_channels: int, n_classes: int, n_times: int, downsample: int = 5, frame: int = 10, hidden: int = 64, dense: int = 32,
-                 layers: int = 1, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_channels: int,
+        n_classes: int,
+        n_times: int,
+        downsample: int = 5,
+        frame: int = 10,
+        hidden: int = 64,
+        dense: int = 32,
+        layers: int = 1,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         factor = max(1, min(int(downsample), int(n_times) // (4 * MIN_STEPS)))
         self.frame = max(1, min(int(frame), -(-int(n_times) // factor) // MIN_STEPS))
         self.decimate = Decimate(n_channels, factor)
         self.lstm = nn.LSTM(n_channels * self.frame, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, dense), nn.ReLU(), nn.Linear(dense, n_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(hidden, dense), nn.ReLU(), nn.Linear(dense, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq = x.shape[0], x.shape[1]
         signal = self.decimate(x.flatten(0, 1))
         n_steps = signal.shape[-1] // self.frame
-        steps = signal[..., : n_steps * self.frame].unflatten(-1, (n_steps, self.frame)).transpose(1, 2).flatten(2)
+        steps = (
+            signal[..., : n_steps * self.frame]
+            .unflatten(-1, (n_steps, self.frame))
+            .transpose(1, 2)
+            .flatten(2)
+        )
         _, (hidden, _) = self.lstm(steps)
         return self.head(hidden[-1]).unflatten(0, (batch, seq))
 
 
-def build_network(architecture: str, params: dict, n_channels: int, n_classes: int, n_times: int) -> nn.Module:
+def build_network(
+    architecture: str, params: dict, n_channels: int, n_classes: int, n_times: int
+) -> nn.Module:
     """A network from its architecture name and that class's keyword arguments (from parameters),
     built for epochs of ``n_times`` samples."""
-    kwargs = {key: tuple(int(v) for v in value) if key in ("widths", "kernel_sizes") else value for key, value in (params or {}).items()}
+    kwargs = {
+        key: tuple(int(v) for v in value) if key in ("widths", "kernel_sizes") else value
+        for key, value in (params or {}).items()
+    }
     classes = {"cnn": CNN, "cnn_bilstm": CNNBiLSTM, "lstm": LSTMNet}
     if architecture not in classes:
-        raise ValueError(f"unknown architecture {architecture!r}; use one of {list(ARCHITECTURES)}.")
+        raise ValueError(
+            f"unknown architecture {architecture!r}; use one of {list(ARCHITECTURES)}."
+        )
     return classes[architecture](n_channels, n_classes, int(n_times), **kwargs)
 
 

@@ -48,22 +48,22 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = {
     "max_passes": 8,
-    "batch_size": 32,           # chunks per batch
-    "sequence_length": 1,       # target epochs per chunk (context epochs come on top)
-    "max_train_samples": 0,     # target epochs drawn per pass (0: all)
+    "batch_size": 32,  # chunks per batch
+    "sequence_length": 1,  # target epochs per chunk (context epochs come on top)
+    "max_train_samples": 0,  # target epochs drawn per pass (0: all)
     "balanced_sampling": False,
-    "loss": "cross_entropy",    # cross_entropy | focal
+    "loss": "cross_entropy",  # cross_entropy | focal
     "class_weight": "inv_sqrt",  # none | inv_sqrt | balanced
     "focal_gamma": 2.0,
     "learning_rate": 3e-3,
     "weight_decay": 1e-2,
     "warmup_fraction": 0.1,
     "gradient_clip": 1.0,
-    "metric": "kappa",          # kappa | macro_f1 (validation score: early stopping, best checkpoint, Optuna)
+    "metric": "kappa",  # kappa | macro_f1 (validation score: early stopping, best checkpoint, Optuna)
     "patience": 3,
     "augmentation": {},
     "num_workers": 0,
-    "predict_length": 256,      # target epochs per chunk at prediction time
+    "predict_length": 256,  # target epochs per chunk at prediction time
     "resume": True,
 }
 METRICS = ("kappa", "macro_f1")
@@ -73,7 +73,9 @@ def training_settings(overrides: dict | None) -> dict:
     """``DEFAULT_TRAINING`` updated with the given settings; unknown keys are an error."""
     unknown = set(overrides or {}) - set(DEFAULT_TRAINING)
     if unknown:
-        raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(DEFAULT_TRAINING)}.")
+        raise ValueError(
+            f"unknown training settings {sorted(unknown)}; known: {sorted(DEFAULT_TRAINING)}."
+        )
     settings = {**DEFAULT_TRAINING, **(overrides or {})}
     if settings["metric"] not in METRICS:
         raise ValueError(f"training.metric {settings['metric']!r}: use one of {list(METRICS)}.")
@@ -108,7 +110,11 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
 
 def loss_weights(codes: np.ndarray, n_classes: int, scheme: str) -> torch.Tensor | None:
     """Per-class loss weights (:func:`epochstack.models.imbalance.class_weights`) of the training targets."""
-    weights = class_weights(np.bincount(codes[codes >= 0], minlength=n_classes), scheme, "deep_models.training.class_weight")
+    weights = class_weights(
+        np.bincount(codes[codes >= 0], minlength=n_classes),
+        scheme,
+        "deep_models.training.class_weight",
+    )
     return None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
 
@@ -141,13 +147,19 @@ def make_loss(settings: dict, weights: torch.Tensor | None) -> nn.Module:
     raise ValueError(f"loss {settings['loss']!r}: use cross_entropy or focal.")
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
+) -> torch.optim.lr_scheduler.LRScheduler:
     """Linear warm-up over ``warmup_fraction`` of the steps, then cosine decay to zero."""
     warmup = int(round(total_steps * float(warmup_fraction)))
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - warmup, 1))
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(total_steps - warmup, 1)
+    )
     if warmup == 0:
         return cosine
-    linear = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, total_iters=warmup)
+    linear = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / warmup, total_iters=warmup
+    )
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
 
 
@@ -177,7 +189,13 @@ class TrainingResult:
     val_epoch_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
 
-def predict_logits(network: nn.Module, reader: EpochReader, table: pd.DataFrame, device: torch.device, length: int = 256) -> torch.Tensor:
+def predict_logits(
+    network: nn.Module,
+    reader: EpochReader,
+    table: pd.DataFrame,
+    device: torch.device,
+    length: int = 256,
+) -> torch.Tensor:
     """Logits ``(len(table), n_classes)`` in ``table`` order, one chunk of a recording at a time."""
     table = table.reset_index(drop=True)
     context = network_context(network)
@@ -212,19 +230,37 @@ def _atomic_save(payload: dict, path: Path) -> None:
     partial_path.replace(path)
 
 
-def _resume(last_path: Path, fingerprint: str, network, optimizer, scheduler, scaler, device, description: str) -> dict | None:
+def _resume(
+    last_path: Path,
+    fingerprint: str,
+    network,
+    optimizer,
+    scheduler,
+    scaler,
+    device,
+    description: str,
+) -> dict | None:
     """The saved training state when ``last.pt`` belongs to this very model and data, else None."""
     try:
         saved = torch.load(last_path, map_location=device, weights_only=False)
         if saved.get("fingerprint") != fingerprint:
-            logger.info("%s: %s belongs to other settings or data; training from scratch.", description, last_path)
+            logger.info(
+                "%s: %s belongs to other settings or data; training from scratch.",
+                description,
+                last_path,
+            )
             return None
         network.load_state_dict(saved["network"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
     except (RuntimeError, KeyError, ValueError, EOFError, OSError) as error:
-        logger.info("%s: %s cannot be resumed (%s); training from scratch.", description, last_path, str(error).splitlines()[0])
+        logger.info(
+            "%s: %s cannot be resumed (%s); training from scratch.",
+            description,
+            last_path,
+            str(error).splitlines()[0],
+        )
         return None
     return saved["state"]
 
@@ -257,32 +293,64 @@ def train(
     weights = loss_weights(train_set.codes, train_set.n_classes, settings["class_weight"])
     criterion = make_loss(settings, weights).to(device)
     sampler = EpochSampler(
-        len(train_set), seed, max_items=-(-int(settings["max_train_samples"]) // int(settings["sequence_length"])),
+        len(train_set),
+        seed,
+        max_items=-(-int(settings["max_train_samples"]) // int(settings["sequence_length"])),
         weights=train_set.chunk_weights() if settings["balanced_sampling"] else None,
     )
     loader = DataLoader(
-        train_set, batch_size=int(settings["batch_size"]), sampler=sampler, num_workers=int(settings["num_workers"]),
-        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda",
+        train_set,
+        batch_size=int(settings["batch_size"]),
+        sampler=sampler,
+        num_workers=int(settings["num_workers"]),
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=device.type == "cuda",
     )
     max_passes = int(settings["max_passes"])
-    optimizer = torch.optim.AdamW(network.parameters(), lr=float(settings["learning_rate"]), weight_decay=float(settings["weight_decay"]))
-    scheduler = make_scheduler(optimizer, max_passes * max(len(loader), 1), settings["warmup_fraction"])
+    optimizer = torch.optim.AdamW(
+        network.parameters(),
+        lr=float(settings["learning_rate"]),
+        weight_decay=float(settings["weight_decay"]),
+    )
+    scheduler = make_scheduler(
+        optimizer, max_passes * max(len(loader), 1), settings["warmup_fraction"]
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
     fingerprint = _fingerprint(
-        type(network).__name__, settings, seed, identity or {},
-        [(c.recording_id, c.rows.tolist()) for c in train_set.chunks], train_set.codes.tolist(),
+        type(network).__name__,
+        settings,
+        seed,
+        identity or {},
+        [(c.recording_id, c.rows.tolist()) for c in train_set.chunks],
+        train_set.codes.tolist(),
         [] if val_set is None else val_set.table["epoch_id"].astype(str).tolist(),
         [] if val_set is None else val_set.codes.tolist(),
     )
-    state = {"pass": 0, "best_score": -np.inf, "best_pass": -1, "stale": 0, "history": [], "finished": False}
+    state = {
+        "pass": 0,
+        "best_score": -np.inf,
+        "best_pass": -1,
+        "stale": 0,
+        "history": [],
+        "finished": False,
+    }
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
     last_path = checkpoint_dir / "last.pt" if checkpoint_dir else None
     best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
     if last_path is not None and settings["resume"] and last_path.exists():
-        saved_state = _resume(last_path, fingerprint, network, optimizer, scheduler, scaler, device, description)
+        saved_state = _resume(
+            last_path, fingerprint, network, optimizer, scheduler, scaler, device, description
+        )
         if saved_state is not None:
             state = saved_state
-            logger.info("%s: resuming from %s after %d of %d passes.", description, last_path, state["pass"], max_passes)
+            logger.info(
+                "%s: resuming from %s after %d of %d passes.",
+                description,
+                last_path,
+                state["pass"],
+                max_passes,
+            )
     resumed_at = state["pass"]
     best_weights = None
     if best_path is not None and best_path.exists() and resumed_at > 0:
@@ -317,43 +385,80 @@ def train(
             keep = y.reshape(-1) != IGNORE_INDEX
             y_true.append(y.reshape(-1)[keep].cpu())
             y_pred.append(logits.detach().reshape(-1, logits.shape[-1]).argmax(1)[keep].cpu())
-        train_score = score(torch.cat(y_true).numpy(), torch.cat(y_pred).numpy(), settings["metric"]) if y_true else float("nan")
+        train_score = (
+            score(torch.cat(y_true).numpy(), torch.cat(y_pred).numpy(), settings["metric"])
+            if y_true
+            else float("nan")
+        )
         val_loss, val_score = float("nan"), float("nan")
         if val_set is not None and len(val_set.table):
-            logits = predict_logits(network, val_set.reader, val_set.table, device, int(settings["predict_length"]))
+            logits = predict_logits(
+                network, val_set.reader, val_set.table, device, int(settings["predict_length"])
+            )
             codes = torch.as_tensor(val_set.codes)
             keep = codes != IGNORE_INDEX
             with torch.no_grad():
                 val_loss = float(criterion(logits[keep].to(device), codes[keep].to(device)))
-            val_score = score(codes[keep].numpy(), logits[keep].argmax(1).numpy(), settings["metric"])
-        record = PassRecord(pass_index, total_loss / max(n_batches, 1), train_score, val_loss, val_score, float(scheduler.get_last_lr()[0]), time.perf_counter() - start)
+            val_score = score(
+                codes[keep].numpy(), logits[keep].argmax(1).numpy(), settings["metric"]
+            )
+        record = PassRecord(
+            pass_index,
+            total_loss / max(n_batches, 1),
+            train_score,
+            val_loss,
+            val_score,
+            float(scheduler.get_last_lr()[0]),
+            time.perf_counter() - start,
+        )
         state["history"].append(asdict(record))
-        current = val_score if not np.isnan(val_score) else float(pass_index)  # no validation: the latest pass is best
+        current = (
+            val_score if not np.isnan(val_score) else float(pass_index)
+        )  # no validation: the latest pass is best
         if current > state["best_score"]:
             state.update(best_score=current, best_pass=pass_index, stale=0)
             best_weights = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
             if best_path is not None:
-                _atomic_save({"network": best_weights, "pass": pass_index, "score": current}, best_path)
+                _atomic_save(
+                    {"network": best_weights, "pass": pass_index, "score": current}, best_path
+                )
         else:
             state["stale"] += 1
         state["pass"] = pass_index + 1
-        state["finished"] = state["stale"] >= int(settings["patience"]) or state["pass"] >= max_passes
+        state["finished"] = (
+            state["stale"] >= int(settings["patience"]) or state["pass"] >= max_passes
+        )
         if last_path is not None:
             _atomic_save(
-                {"network": network.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "state": state, "fingerprint": fingerprint},
+                {
+                    "network": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "state": state,
+                    "fingerprint": fingerprint,
+                },
                 last_path,
             )
         progress.set_postfix(loss=f"{record.train_loss:.3f}", val=f"{val_score:.3f}")
         for callback in callbacks:
             callback(record)
         if state["stale"] >= int(settings["patience"]):
-            logger.info("%s: early stop after pass %d (best pass %d, %s %.3f).", description, pass_index, state["best_pass"], settings["metric"], state["best_score"])
+            logger.info(
+                "%s: early stop after pass %d (best pass %d, %s %.3f).",
+                description,
+                pass_index,
+                state["best_pass"],
+                settings["metric"],
+                state["best_score"],
+            )
             break
     if best_weights is not None:
         network.load_state_dict(best_weights)
     history = [PassRecord(**h) for h in state["history"]]
-    return TrainingResult(network.cpu(), history, int(state["best_pass"]), float(state["best_score"]), resumed_at)
+    return TrainingResult(
+        network.cpu(), history, int(state["best_pass"]), float(state["best_score"]), resumed_at
+    )
 
 
 # --- one model: configuration, validation subjects, fit --------------------------------------
@@ -384,7 +489,9 @@ class DeepModelConfig:
         return asdict(self)
 
 
-def choose_validation_subjects(subjects: Sequence[str], fraction: float, minimum: int, seed: int) -> list[str]:
+def choose_validation_subjects(
+    subjects: Sequence[str], fraction: float, minimum: int, seed: int
+) -> list[str]:
     """Whole subjects held out of a training pool for early stopping: ``fraction`` of them, at
     least ``minimum``, always leaving at least one subject to train on."""
     unique = sorted({str(s) for s in subjects})
@@ -412,17 +519,30 @@ def fit_model(
     epochs, early-stopping on whole subjects taken from that pool."""
     seed_everything(config.seed)
     network = build()
-    held_out = choose_validation_subjects(pool["subject_id"], config.validation_fraction, config.min_validation_subjects, config.seed)
+    held_out = choose_validation_subjects(
+        pool["subject_id"], config.validation_fraction, config.min_validation_subjects, config.seed
+    )
     is_val = pool["subject_id"].astype(str).isin(held_out).to_numpy()
     if not held_out:
-        logger.warning("%s: a single training subject, so no validation subjects: the last pass is kept.", description)
+        logger.warning(
+            "%s: a single training subject, so no validation subjects: the last pass is kept.",
+            description,
+        )
     context = network_context(network)
     length = int(training_settings(config.training)["sequence_length"])
     train_set = EpochSequenceDataset(reader, pool[~is_val], classes, context, length)
     val_set = EpochSequenceDataset(reader, pool[is_val], classes, context, 1) if held_out else None
     result = train(
-        network, train_set, val_set, config.training, seed=config.seed, sfreq=sfreq, device=device,
-        checkpoint_dir=checkpoint_dir, callbacks=callbacks, description=description,
+        network,
+        train_set,
+        val_set,
+        config.training,
+        seed=config.seed,
+        sfreq=sfreq,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        callbacks=callbacks,
+        description=description,
         identity={"config": config.to_dict(), **(identity or {})},
     )
     result.train_epoch_ids = pool.loc[~is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
@@ -430,7 +550,13 @@ def fit_model(
     return result
 
 
-def predict_table(network: nn.Module, reader: EpochReader, table: pd.DataFrame, device: str | torch.device = "auto", length: int = 256) -> np.ndarray:
+def predict_table(
+    network: nn.Module,
+    reader: EpochReader,
+    table: pd.DataFrame,
+    device: str | torch.device = "auto",
+    length: int = 256,
+) -> np.ndarray:
     """Class probabilities ``(len(table), n_classes)`` in ``table`` order."""
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     network.to(device)

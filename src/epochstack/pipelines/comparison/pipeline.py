@@ -13,9 +13,24 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(nodes.read_runs, "params:comparison", "comparison_runs", name="read_runs"),
-            node(nodes.compare_variants, ["comparison_runs", "params:comparison"], ["comparison_table", "comparison_summary"], name="compare_variants"),
-            node(nodes.comparison_markdown, ["comparison_table", "comparison_summary", "params:comparison"], "comparison_report", name="comparison_markdown"),
-            node(nodes.comparison_plot, ["comparison_table", "params:comparison"], "comparison_plot", name="comparison_plot"),
+            node(
+                nodes.compare_variants,
+                ["comparison_runs", "params:comparison"],
+                ["comparison_table", "comparison_summary"],
+                name="compare_variants",
+            ),
+            node(
+                nodes.comparison_markdown,
+                ["comparison_table", "comparison_summary", "params:comparison"],
+                "comparison_report",
+                name="comparison_markdown",
+            ),
+            node(
+                nodes.comparison_plot,
+                ["comparison_table", "params:comparison"],
+                "comparison_plot",
+                name="comparison_plot",
+            ),
             node(nodes.log_best_to_mlflow, "comparison_summary", None, name="log_best_to_mlflow"),
         ]
     )

@@ -21,17 +21,44 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(ingest_recordings, "params:dataset", "raw_recordings", name="ingest_recordings"),
             node(
                 epoch_recordings,
-                ["raw_recordings", "params:dataset", "params:preprocessing", "params:executor", "params:staging_dir"],
-                ["staged_epoch_signals", "staged_epoch_table", "staged_events", "staged_data_quality_report"],
+                [
+                    "raw_recordings",
+                    "params:dataset",
+                    "params:preprocessing",
+                    "params:executor",
+                    "params:staging_dir",
+                ],
+                [
+                    "staged_epoch_signals",
+                    "staged_epoch_table",
+                    "staged_events",
+                    "staged_data_quality_report",
+                ],
                 name="epoch_recordings",
             ),
-            node(make_folds, ["staged_epoch_table", "params:splits"], "staged_folds", name="make_folds"),
+            node(
+                make_folds,
+                ["staged_epoch_table", "params:splits"],
+                "staged_folds",
+                name="make_folds",
+            ),
             node(
                 publish_epochs,
-                ["staged_epoch_signals", "staged_epoch_table", "staged_events", "staged_data_quality_report", "staged_folds"],
+                [
+                    "staged_epoch_signals",
+                    "staged_epoch_table",
+                    "staged_events",
+                    "staged_data_quality_report",
+                    "staged_folds",
+                ],
                 ["epoch_signals", "epoch_table", "events", "data_quality_report", "folds"],
                 name="publish_epochs",
             ),
-            node(quality_metrics, ["data_quality_report", "folds"], "data_engineering_metrics", name="log_data_quality"),
+            node(
+                quality_metrics,
+                ["data_quality_report", "folds"],
+                "data_engineering_metrics",
+                name="log_data_quality",
+            ),
         ]
     )

@@ -39,7 +39,11 @@ def merge_settings(base: dict, extra: dict | None) -> dict:
     """``base`` updated recursively with ``extra`` (dicts merge, everything else replaces)."""
     merged = copy.deepcopy(base)
     for key, value in (extra or {}).items():
-        merged[key] = merge_settings(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else copy.deepcopy(value)
+        merged[key] = (
+            merge_settings(merged[key], value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else copy.deepcopy(value)
+        )
     return merged
 
 
@@ -51,16 +55,26 @@ def _set_dotted(config: dict, dotted: str, value) -> None:
     node[last] = value
 
 
-def model_config(network: dict, deep_models: dict, tuned: dict | None = None, *, model_name: str) -> DeepModelConfig:
+def model_config(
+    network: dict, deep_models: dict, tuned: dict | None = None, *, model_name: str
+) -> DeepModelConfig:
     """One network's settings: shared training defaults < the network's own < the preset < tuned values."""
     if "architecture" not in (network or {}):
-        raise InputDataError(f"deep_models.networks.{model_name}", "has no architecture.", "set architecture: cnn | cnn_bilstm | lstm.")
+        raise InputDataError(
+            f"deep_models.networks.{model_name}",
+            "has no architecture.",
+            "set architecture: cnn | cnn_bilstm | lstm.",
+        )
     spec = merge_settings({"training": deep_models.get("training") or {}}, network)
     preset = deep_models.get("preset")
     if preset:
         presets = deep_models.get("presets") or {}
         if preset not in presets:
-            raise InputDataError("deep_models.preset", f"{preset!r} is not defined.", f"use one of {sorted(presets)} or null.")
+            raise InputDataError(
+                "deep_models.preset",
+                f"{preset!r} is not defined.",
+                f"use one of {sorted(presets)} or null.",
+            )
         spec = merge_settings(spec, presets[preset])
     for dotted, value in (tuned or {}).items():
         _set_dotted(spec, dotted, value)
@@ -68,18 +82,40 @@ def model_config(network: dict, deep_models: dict, tuned: dict | None = None, *,
     try:
         training = training_settings(spec.get("training"))
     except ValueError as error:
-        raise InputDataError(f"deep_models.networks.{model_name}.training", str(error), "fix the training settings.") from error
+        raise InputDataError(
+            f"deep_models.networks.{model_name}.training", str(error), "fix the training settings."
+        ) from error
     return DeepModelConfig(
-        name=model_name, architecture=spec["architecture"], network=spec.get("network") or {}, training=training,
-        channels=spec.get("channels"), normalisation=data.get("normalisation", "auto"), clip=data.get("clip", 20.0),
-        validation_fraction=float(data.get("validation_fraction", 0.2)), min_validation_subjects=int(data.get("min_validation_subjects", 2)),
+        name=model_name,
+        architecture=spec["architecture"],
+        network=spec.get("network") or {},
+        training=training,
+        channels=spec.get("channels"),
+        normalisation=data.get("normalisation", "auto"),
+        clip=data.get("clip", 20.0),
+        validation_fraction=float(data.get("validation_fraction", 0.2)),
+        min_validation_subjects=int(data.get("min_validation_subjects", 2)),
         seed=int(deep_models.get("seed", 0)),
     )
 
 
-def _build(network: dict, deep_models: dict, name: str, classes: list[str], device: str, checkpoint_root: Path, tuned: dict) -> DeepModel:
+def _build(
+    network: dict,
+    deep_models: dict,
+    name: str,
+    classes: list[str],
+    device: str,
+    checkpoint_root: Path,
+    tuned: dict,
+) -> DeepModel:
     config = model_config(network, deep_models, tuned, model_name=name)
-    return DeepModel(config, classes, device=device, checkpoint_root=checkpoint_root, torch_threads=deep_models.get("torch_threads"))
+    return DeepModel(
+        config,
+        classes,
+        device=device,
+        checkpoint_root=checkpoint_root,
+        torch_threads=deep_models.get("torch_threads"),
+    )
 
 
 def _search(network: dict, deep_models: dict) -> dict:
@@ -89,8 +125,14 @@ def _search(network: dict, deep_models: dict) -> dict:
 
 
 def train_deep_models(
-    epoch_signals: EpochStore, epoch_table: pd.DataFrame, folds: pd.DataFrame, deep_models: dict, protocol: str,
-    optuna_storage: str, device: str, executor: dict,
+    epoch_signals: EpochStore,
+    epoch_table: pd.DataFrame,
+    folds: pd.DataFrame,
+    deep_models: dict,
+    protocol: str,
+    optuna_storage: str,
+    device: str,
+    executor: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
     """Out-of-fold and test probabilities of every enabled network, the final fitted networks
     by name, and a report per network (scores, folds, passes, tuned parameters)."""
@@ -102,42 +144,89 @@ def train_deep_models(
     for name in names:
         network = deep_models["networks"][name]
         search = _search(network, deep_models)
-        build = partial(_build, network, deep_models, name, data.classes, device, (model_dir / name / "checkpoints").resolve())
+        build = partial(
+            _build,
+            network,
+            deep_models,
+            name,
+            data.classes,
+            device,
+            (model_dir / name / "checkpoints").resolve(),
+        )
         result = fit_base_model(
-            name, build, data, cv_rows, test_rows, search=search, protocol=protocol, storage=optuna_storage,
-            seed=int(deep_models.get("seed", 0)), key={"network": network, "data": deep_models.get("data"), "training": deep_models.get("training"), "preset": deep_models.get("preset")},
+            name,
+            build,
+            data,
+            cv_rows,
+            test_rows,
+            search=search,
+            protocol=protocol,
+            storage=optuna_storage,
+            seed=int(deep_models.get("seed", 0)),
+            key={
+                "network": network,
+                "data": deep_models.get("data"),
+                "training": deep_models.get("training"),
+                "preset": deep_models.get("preset"),
+            },
             executor=Executor.from_params(executor),
         )
         oof, test = result.frames(data, cv_rows, test_rows)
         oof_frames.append(oof)
         test_frames.append(test)
-        final = getattr(result.final, "model_", result.final)  # a tuned model holds the network it chose
+        final = getattr(
+            result.final, "model_", result.final
+        )  # a tuned model holds the network it chose
         fitted[name] = final
-        save_model(model_dir / name, final.network, {**final.metadata_, "config": final.config.to_dict()})
+        save_model(
+            model_dir / name, final.network, {**final.metadata_, "config": final.config.to_dict()}
+        )
         reports[name] = result.report(data, cv_rows)
         _log_model_runs(name, reports[name], model_dir / name)
         for study in result.studies:
             log_study_to_mlflow(optuna_storage, study, f"deep-{name}")
     if not names:
-        logger.info("deep_models.enabled is empty: no network trained; the stack uses the other base models.")
-        return pd.DataFrame(columns=PREDICTION_COLUMNS), pd.DataFrame(columns=PREDICTION_COLUMNS), {}, {}
-    return pd.concat(oof_frames, ignore_index=True), pd.concat(test_frames, ignore_index=True), fitted, reports
+        logger.info(
+            "deep_models.enabled is empty: no network trained; the stack uses the other base models."
+        )
+        return (
+            pd.DataFrame(columns=PREDICTION_COLUMNS),
+            pd.DataFrame(columns=PREDICTION_COLUMNS),
+            {},
+            {},
+        )
+    return (
+        pd.concat(oof_frames, ignore_index=True),
+        pd.concat(test_frames, ignore_index=True),
+        fitted,
+        reports,
+    )
 
 
 def _log_model_runs(name: str, report: dict, model_dir: Path) -> None:
     """Nested MLflow runs: one per fold model and one for the final model, with pass histories."""
     if mlflow.active_run() is None:
         return
-    runs = [(f"{name}-fold-{f['fold']}", f.get("model", {})) for f in report["folds"]] + [(f"{name}-final", report["final"])]
+    runs = [(f"{name}-fold-{f['fold']}", f.get("model", {})) for f in report["folds"]] + [
+        (f"{name}-final", report["final"])
+    ]
     for run_name, model in runs:
         with mlflow.start_run(run_name=run_name, nested=True):
             for record in model.get("history", []):
-                values = {k: record[k] for k in ("train_loss", "train_score", "val_loss", "val_score", "learning_rate") if np.isfinite(record[k])}
+                values = {
+                    k: record[k]
+                    for k in ("train_loss", "train_score", "val_loss", "val_score", "learning_rate")
+                    if np.isfinite(record[k])
+                }
                 mlflow.log_metrics(values, step=record["pass_index"])
             if "best_score" in model:
-                mlflow.log_metrics({"best_pass": model["best_pass"], "best_val_score": model["best_score"]})
+                mlflow.log_metrics(
+                    {"best_pass": model["best_pass"], "best_val_score": model["best_score"]}
+                )
             if run_name.endswith("-final"):
-                for path in sorted(model_dir.glob("model.*")):  # weights, ONNX, metadata; no checkpoints
+                for path in sorted(
+                    model_dir.glob("model.*")
+                ):  # weights, ONNX, metadata; no checkpoints
                     mlflow.log_artifact(str(path), artifact_path=name)
 
 
@@ -145,34 +234,58 @@ def plot_training_curves(deep_models_report: dict) -> dict[str, plt.Figure]:
     """Per network: training and validation loss and score per pass, one line per fold model and the final model."""
     figures = {}
     for name, report in deep_models_report.items():
-        runs = [(f"fold {f['fold']}", f.get("model", {}).get("history", [])) for f in report["folds"]] + [("final", report["final"].get("history", []))]
+        runs = [
+            (f"fold {f['fold']}", f.get("model", {}).get("history", [])) for f in report["folds"]
+        ] + [("final", report["final"].get("history", []))]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for i, (label, history) in enumerate(runs):
             passes = [h["pass_index"] for h in history]
-            axes[0].plot(passes, [h["train_loss"] for h in history], color=f"C{i}", label=f"{label} train")
-            axes[0].plot(passes, [h["val_loss"] for h in history], color=f"C{i}", linestyle="--", label=f"{label} validation")
+            axes[0].plot(
+                passes, [h["train_loss"] for h in history], color=f"C{i}", label=f"{label} train"
+            )
+            axes[0].plot(
+                passes,
+                [h["val_loss"] for h in history],
+                color=f"C{i}",
+                linestyle="--",
+                label=f"{label} validation",
+            )
             axes[1].plot(passes, [h["train_score"] for h in history], color=f"C{i}")
             axes[1].plot(passes, [h["val_score"] for h in history], color=f"C{i}", linestyle="--")
         axes[0].set(xlabel="pass", ylabel="loss", title=f"{name}: loss")
-        axes[1].set(xlabel="pass", ylabel="validation score", title=f"{name}: score (dashed: validation subjects)")
+        axes[1].set(
+            xlabel="pass",
+            ylabel="validation score",
+            title=f"{name}: score (dashed: validation subjects)",
+        )
         axes[0].legend(fontsize=7, ncol=2)
         fig.tight_layout()
         figures[f"{name}_training_curves.png"] = fig
     if not figures:  # the artifact folder still says why it is empty
         fig, ax = plt.subplots(figsize=(5, 1))
-        ax.text(0.5, 0.5, "deep_models.enabled is empty: no network trained", ha="center", va="center")
+        ax.text(
+            0.5, 0.5, "deep_models.enabled is empty: no network trained", ha="center", va="center"
+        )
         ax.axis("off")
         figures["no_network_trained.png"] = fig
     return figures
 
 
-def score_deep_models(deep_oof: pd.DataFrame, epoch_table: pd.DataFrame, deep_models_report: dict) -> tuple[dict, dict]:
+def score_deep_models(
+    deep_oof: pd.DataFrame, epoch_table: pd.DataFrame, deep_models_report: dict
+) -> tuple[dict, dict]:
     """OOF macro F1 / kappa per network (a JSON table) and the same as MLflow metrics."""
     labels = epoch_table.astype({"epoch_id": str}).set_index("epoch_id")["label"]
     table, metrics = {}, {}
     for model, rows in deep_oof.groupby("model", sort=True):
-        model_scores = scores(labels.loc[rows["epoch_id"].astype(str)].astype(str).to_numpy(dtype=object), rows["pred"].to_numpy(dtype=object))
+        model_scores = scores(
+            labels.loc[rows["epoch_id"].astype(str)].astype(str).to_numpy(dtype=object),
+            rows["pred"].to_numpy(dtype=object),
+        )
         fold_seconds = [f["fit_seconds"] for f in deep_models_report[model]["folds"]]
         table[str(model)] = {**model_scores, "fold_fit_seconds": fold_seconds}
-        metrics |= {f"{model}.oof_{name}": {"value": value, "step": 0} for name, value in model_scores.items()}
+        metrics |= {
+            f"{model}.oof_{name}": {"value": value, "step": 0}
+            for name, value in model_scores.items()
+        }
     return table, metrics

@@ -16,12 +16,30 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.train_deep_models,
-                ["epoch_signals", "epoch_table", "folds", "params:deep_models", "params:evaluation.protocol",
-                 "params:optuna_storage", "params:device", "params:executor"],
-                ["deep_oof_probabilities", "deep_test_probabilities", "fitted_deep_models", "deep_models_report"],
+                [
+                    "epoch_signals",
+                    "epoch_table",
+                    "folds",
+                    "params:deep_models",
+                    "params:evaluation.protocol",
+                    "params:optuna_storage",
+                    "params:device",
+                    "params:executor",
+                ],
+                [
+                    "deep_oof_probabilities",
+                    "deep_test_probabilities",
+                    "fitted_deep_models",
+                    "deep_models_report",
+                ],
                 name="train_deep_models",
             ),
-            node(nodes.plot_training_curves, "deep_models_report", "deep_training_curves", name="plot_training_curves"),
+            node(
+                nodes.plot_training_curves,
+                "deep_models_report",
+                "deep_training_curves",
+                name="plot_training_curves",
+            ),
             node(
                 nodes.score_deep_models,
                 ["deep_oof_probabilities", "epoch_table", "deep_models_report"],

@@ -14,7 +14,9 @@ def compute_features(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features of every epoch_table row (same order), recordings spread over the executor, and
     a per-recording timing report."""
-    return compute_features_for_store(epoch_signals, epoch_table, features, Executor.from_params(executor), return_report=True)
+    return compute_features_for_store(
+        epoch_signals, epoch_table, features, Executor.from_params(executor), return_report=True
+    )
 
 
 def feature_metrics(features: pd.DataFrame, report: pd.DataFrame) -> dict:

@@ -16,10 +16,21 @@ from epochstack.pipelines.inference import nodes
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            node(ingest_recordings, "params:inference.dataset", "inference_recordings", name="ingest_new_recordings"),
+            node(
+                ingest_recordings,
+                "params:inference.dataset",
+                "inference_recordings",
+                name="ingest_new_recordings",
+            ),
             node(
                 nodes.label_recordings,
-                ["inference_recordings", "params:inference.dataset", "stacking_model", "stacking_manifest", "params:executor"],
+                [
+                    "inference_recordings",
+                    "params:inference.dataset",
+                    "stacking_model",
+                    "stacking_manifest",
+                    "params:executor",
+                ],
                 "inference_predictions",
                 name="label_new_recordings",
             ),

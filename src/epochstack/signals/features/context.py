@@ -18,7 +18,9 @@ def context_columns(columns: list[str], patterns: list[str]) -> list[str]:
     return [columns[j] for j in matching_columns(columns, patterns) if columns[j] != "epoch_id"]
 
 
-def _segment_bounds(recording_ids: np.ndarray, epoch_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _segment_bounds(
+    recording_ids: np.ndarray, epoch_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For rows sorted by (recording, epoch_index): first and last row of each row's segment."""
     n = len(epoch_index)
     new_segment = np.ones(n, dtype=bool)
@@ -29,7 +31,9 @@ def _segment_bounds(recording_ids: np.ndarray, epoch_index: np.ndarray) -> tuple
     return starts[segment], ends[segment]
 
 
-def _window_stats(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, stats: list[str]) -> dict[str, np.ndarray]:
+def _window_stats(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, stats: list[str]
+) -> dict[str, np.ndarray]:
     """Mean / std of ``values[lo[i]:hi[i] + 1]`` for every row ``i`` (all columns at once).
 
     Cumulative sums give every window in O(n), where pandas would need a per-group rolling.
@@ -44,11 +48,15 @@ def _window_stats(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, stats: lis
         out["std"] = np.sqrt(np.maximum((cs2[hi + 1] - cs2[lo]) / count - mean**2, 0.0))
     unknown = set(stats) - set(out)
     if unknown:
-        raise ValueError(f"features.context.stats: unknown {sorted(unknown)}; choose from ['mean', 'std'].")
+        raise ValueError(
+            f"features.context.stats: unknown {sorted(unknown)}; choose from ['mean', 'std']."
+        )
     return {stat: out[stat] for stat in stats}
 
 
-def add_context_features(features: pd.DataFrame, epoch_table: pd.DataFrame, config: dict | None) -> pd.DataFrame:
+def add_context_features(
+    features: pd.DataFrame, epoch_table: pd.DataFrame, config: dict | None
+) -> pd.DataFrame:
     """``features`` plus context columns for the configured base features, grouped by recording.
 
     Adds ``<col>_ctx_rnorm`` ((x - median) / IQR within the recording), ``<col>_ctx_c<stat><2k+1>``
@@ -62,7 +70,11 @@ def add_context_features(features: pd.DataFrame, epoch_table: pd.DataFrame, conf
     position = pd.Index(epoch_table["epoch_id"]).get_indexer(features["epoch_id"])
     if (position < 0).any():
         missing = features["epoch_id"].to_numpy()[position < 0][:3]
-        raise InputDataError("epoch_table", f"has no rows for feature epochs {list(missing)}.", "compute features from the same epoch_table.")
+        raise InputDataError(
+            "epoch_table",
+            f"has no rows for feature epochs {list(missing)}.",
+            "compute features from the same epoch_table.",
+        )
     rows = epoch_table.iloc[position]
     recording_ids = rows["recording_id"].astype(str).to_numpy()
     epoch_index = rows["epoch_index"].to_numpy(dtype=np.int64)
@@ -76,14 +88,19 @@ def add_context_features(features: pd.DataFrame, epoch_table: pd.DataFrame, conf
         for start, end in zip(starts, np.append(starts[1:], len(values)), strict=True):
             q25, median, q75 = np.percentile(values[start:end], [25, 50, 75], axis=0)
             iqr = q75 - q25
-            normalised[start:end] = np.divide(values[start:end] - median, iqr, out=np.zeros_like(values[start:end]), where=iqr > 0)
+            normalised[start:end] = np.divide(
+                values[start:end] - median, iqr, out=np.zeros_like(values[start:end]), where=iqr > 0
+            )
         new.update({f"{c}_ctx_rnorm": normalised[:, j] for j, c in enumerate(columns)})
     k = int(context["half_window"])
     if k > 0:
         seg_start, seg_end = _segment_bounds(recording_ids, epoch_index)
         rows_i = np.arange(len(values))
         windows = {
-            f"c{{stat}}{2 * k + 1}": (np.maximum(rows_i - k, seg_start), np.minimum(rows_i + k, seg_end)),
+            f"c{{stat}}{2 * k + 1}": (
+                np.maximum(rows_i - k, seg_start),
+                np.minimum(rows_i + k, seg_end),
+            ),
             f"p{{stat}}{k + 1}": (np.maximum(rows_i - k, seg_start), rows_i),
         }
         for template, (lo, hi) in windows.items():
@@ -92,5 +109,7 @@ def add_context_features(features: pd.DataFrame, epoch_table: pd.DataFrame, conf
                 new.update({f"{c}_ctx_{suffix}": result[:, j] for j, c in enumerate(columns)})
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    added = pd.DataFrame(np.column_stack(list(new.values()))[inverse], columns=list(new), index=features.index)
+    added = pd.DataFrame(
+        np.column_stack(list(new.values()))[inverse], columns=list(new), index=features.index
+    )
     return pd.concat([features, added], axis=1)

@@ -27,8 +27,18 @@ _SMALL_SORT = 32
 
 # Columns of ``time_domain_rows``' output, in order.
 TIME_COLUMNS = (
-    "mean", "std", "iqr", "skewness", "kurtosis", "clipped_fraction", "hjorth_mobility",
-    "hjorth_complexity", "mean_abs_diff", "zero_crossings", "permutation_entropy", "mean_square",
+    "mean",
+    "std",
+    "iqr",
+    "skewness",
+    "kurtosis",
+    "clipped_fraction",
+    "hjorth_mobility",
+    "hjorth_complexity",
+    "mean_abs_diff",
+    "zero_crossings",
+    "permutation_entropy",
+    "mean_square",
     "mean_abs_deviation",
 )
 
@@ -154,7 +164,11 @@ def _permutation_entropy_order_3(row, delay):
     follow by inclusion-exclusion from the sums of the comparisons and of their products."""
     n_windows = row.shape[0] - 2 * delay
     # Three aligned views: runtime offsets inside the loop would stop LLVM from vectorising it.
-    x0, x1, x2 = row[:n_windows], row[delay: delay + n_windows], row[2 * delay: 2 * delay + n_windows]
+    x0, x1, x2 = (
+        row[:n_windows],
+        row[delay : delay + n_windows],
+        row[2 * delay : 2 * delay + n_windows],
+    )
     sa = sb = sc = sab = sac = sbc = sabc = 0
     for t in range(n_windows):
         a = x1[t] < x0[t]
@@ -167,11 +181,18 @@ def _permutation_entropy_order_3(row, delay):
         sac += a & c
         sbc += b & c
         sabc += a & b & c
-    counts = np.array([
-        n_windows - sa - sb - sc + sab + sac + sbc - sabc,
-        sa - sab - sac + sabc, sb - sab - sbc + sabc, sc - sac - sbc + sabc,
-        sab - sabc, sac - sabc, sbc - sabc, sabc,
-    ])
+    counts = np.array(
+        [
+            n_windows - sa - sb - sc + sab + sac + sbc - sabc,
+            sa - sab - sac + sabc,
+            sb - sab - sbc + sabc,
+            sc - sac - sbc + sabc,
+            sab - sabc,
+            sac - sabc,
+            sbc - sabc,
+            sabc,
+        ]
+    )
     return _entropy_of_counts(counts, n_windows, 6)
 
 
@@ -195,9 +216,9 @@ def _permutation_entropy(row, order, delay, codes, counts):
             radix = np.int16(order - i)
             for t in range(n_windows):
                 code[t] *= radix
-        earlier = row[i * delay: i * delay + n_windows]
+        earlier = row[i * delay : i * delay + n_windows]
         for j in range(i + 1, order):
-            later = row[j * delay: j * delay + n_windows]
+            later = row[j * delay : j * delay + n_windows]
             for t in range(n_windows):
                 code[t] += np.int16(later[t] < earlier[t])
     if counts.shape[0] <= 24:  # up to order 4: one vectorised count per pattern beats scattering
@@ -329,7 +350,9 @@ def time_domain_rows(x, order, delay, out):
         crossings, extremes = _crossings_and_extremes(row, mean, low, high)
         if m2 > 0.0 and n >= 2:
             _histogram(bins, histogram)
-            iqr = _quantile(row, bins, histogram, candidates, 0.75 * (n - 1)) - _quantile(row, bins, histogram, candidates, 0.25 * (n - 1))
+            iqr = _quantile(row, bins, histogram, candidates, 0.75 * (n - 1)) - _quantile(
+                row, bins, histogram, candidates, 0.25 * (n - 1)
+            )
         else:
             iqr = 0.0
         out[r, 0] = mean
@@ -341,7 +364,9 @@ def time_domain_rows(x, order, delay, out):
         if n >= 3:
             # Variance of a difference as E[d^2] - E[d]^2, where E[d] = (last - first) / count.
             mean_d = (np.float64(row[n - 1]) - row[0]) / (n - 1)
-            mean_dd = ((np.float64(row[n - 1]) - row[n - 2]) - (np.float64(row[1]) - row[0])) / (n - 2)
+            mean_dd = ((np.float64(row[n - 1]) - row[n - 2]) - (np.float64(row[1]) - row[0])) / (
+                n - 2
+            )
             var_d = max(s_d2 / (n - 1) - mean_d * mean_d, 0.0)
             var_dd = max(s_dd2 / (n - 2) - mean_dd * mean_dd, 0.0)
             mobility = math.sqrt(_safe_divide(var_d, m2))
@@ -385,7 +410,7 @@ def hann_segments(x, window, step, out):
     nperseg = window.shape[0]
     for r in range(x.shape[0]):
         for s in range(out.shape[1]):
-            segment = x[r, s * step: s * step + nperseg]
+            segment = x[r, s * step : s * step + nperseg]
             mean = _sum(segment) / nperseg
             for i in range(nperseg):
                 out[r, s, i] = (segment[i] - mean) * window[i]

@@ -71,11 +71,19 @@ def _line_frequencies(plan: FeaturePlan) -> list[float]:
     spectral = plan.config["spectral"]
     if not plan.sfreq_known:
         return []
-    return [f for f in spectral["line_noise_hz"] if f + spectral["line_noise_half_width_hz"] < plan.nyquist]
+    return [
+        f
+        for f in spectral["line_noise_hz"]
+        if f + spectral["line_noise_half_width_hz"] < plan.nyquist
+    ]
 
 
 def _ratios(channel: ChannelPlan, plan: FeaturePlan) -> list[tuple[str, str]]:
-    return [(num, den) for num, den in plan.config["spectral"]["ratios"] if num in channel.bands and den in channel.bands]
+    return [
+        (num, den)
+        for num, den in plan.config["spectral"]["ratios"]
+        if num in channel.bands and den in channel.bands
+    ]
 
 
 def spectral_columns(channel: ChannelPlan, plan: FeaturePlan) -> list[str]:
@@ -85,7 +93,12 @@ def spectral_columns(channel: ChannelPlan, plan: FeaturePlan) -> list[str]:
     prefix = f"{channel.name}_spectral"
     names = [f"{kind}_{band}" for band in channel.bands for kind in ("logpow", "relpow")]
     names += ["logpow_total", *(f"ratio_{num}_{den}" for num, den in _ratios(channel, plan))]
-    names += ["entropy", "peak_freq", "median_freq", f"edge_freq_{round(plan.config['spectral']['edge_fraction'] * 100)}"]
+    names += [
+        "entropy",
+        "peak_freq",
+        "median_freq",
+        f"edge_freq_{round(plan.config['spectral']['edge_fraction'] * 100)}",
+    ]
     names += ["aperiodic_slope", *(f"line_noise_ratio_{f:g}hz" for f in _line_frequencies(plan))]
     return [f"{prefix}_{name}" for name in names]
 
@@ -98,7 +111,11 @@ def spectral_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]
     freqs, psd = welch_psd(x, plan.sfreq, plan.nperseg)
     log_psd = np.log(psd, out=np.zeros_like(psd), where=psd > 0)  # numpy's vectorised log
     half_width = spectral["line_noise_half_width_hz"]
-    lines = _bin_ranges(plan.sfreq, plan.nperseg, tuple((f - half_width, f + half_width) for f in _line_frequencies(plan)))
+    lines = _bin_ranges(
+        plan.sfreq,
+        plan.nperseg,
+        tuple((f - half_width, f + half_width) for f in _line_frequencies(plan)),
+    )
     fractions = np.array([MEDIAN_FRACTION, spectral["edge_fraction"]])
     # Channels of one type share their bands: one kernel call per type.
     groups: dict[str, list[int]] = {}
@@ -110,13 +127,29 @@ def spectral_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]
         channel = plan.channels[members[0]]
         names, edges = list(channel.bands), tuple(channel.bands.values())
         bands = _bin_ranges(plan.sfreq, plan.nperseg, edges)
-        broad = _bin_ranges(plan.sfreq, plan.nperseg, ((min(lo for lo, _ in edges), max(hi for _, hi in edges)),))[0]
-        ratios = np.array([(names.index(num), names.index(den)) for num, den in _ratios(channel, plan)], dtype=np.int64).reshape(-1, 2)
+        broad = _bin_ranges(
+            plan.sfreq, plan.nperseg, ((min(lo for lo, _ in edges), max(hi for _, hi in edges)),)
+        )[0]
+        ratios = np.array(
+            [(names.index(num), names.index(den)) for num, den in _ratios(channel, plan)],
+            dtype=np.int64,
+        ).reshape(-1, 2)
         rows = np.ascontiguousarray(psd[:, members]).reshape(-1, psd.shape[-1])
         log_rows = np.ascontiguousarray(log_psd[:, members]).reshape(rows.shape)
         # As many columns as spectral_columns(channel, plan) names (extract_with_plan checks).
         out = np.empty((rows.shape[0], 2 * len(bands) + len(ratios) + 6 + len(lines)))
-        band_rows(rows, log_rows, freqs, bands, broad, ratios, lines, fractions, float(plan.config["log_floor"]), out)
+        band_rows(
+            rows,
+            log_rows,
+            freqs,
+            bands,
+            broad,
+            ratios,
+            lines,
+            fractions,
+            float(plan.config["log_floor"]),
+            out,
+        )
         out = out.reshape(x.shape[0], len(members), -1)
         for k, c in enumerate(members):
             blocks[c] = out[:, k]

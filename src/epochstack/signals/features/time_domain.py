@@ -9,8 +9,14 @@ from epochstack.signals.features.kernels import TIME_COLUMNS, time_domain_rows
 
 # Kernel columns published as they are, in column order (the rest are turned into rates / logs).
 _SIGNAL_STATISTICS = (
-    "mean", "std", "iqr", "skewness", "kurtosis", "clipped_fraction",
-    "hjorth_mobility", "hjorth_complexity",
+    "mean",
+    "std",
+    "iqr",
+    "skewness",
+    "kurtosis",
+    "clipped_fraction",
+    "hjorth_mobility",
+    "hjorth_complexity",
 )
 _HR_STATISTICS = ("mean", "std", "slope")
 
@@ -70,10 +76,16 @@ def time_domain_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarr
             blocks[c] = np.column_stack([s[:, k] for s in stats])
     if not signal:
         return blocks
-    stats = row_statistics(x[:, signal] if hr else x, config["permutation_order"], config["permutation_delay"])
+    stats = row_statistics(
+        x[:, signal] if hr else x, config["permutation_order"], config["permutation_delay"]
+    )
     shared = np.stack(
         [stats[name] for name in _SIGNAL_STATISTICS]
-        + [stats["mean_abs_diff"] * sfreq, stats["zero_crossings"] / (n_times / sfreq), stats["permutation_entropy"]],
+        + [
+            stats["mean_abs_diff"] * sfreq,
+            stats["zero_crossings"] / (n_times / sfreq),
+            stats["permutation_entropy"],
+        ],
         axis=-1,
     )
     for k, c in enumerate(signal):

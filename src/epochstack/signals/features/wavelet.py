@@ -20,7 +20,9 @@ def wavelet_columns(channel: ChannelPlan, plan: FeaturePlan) -> list[str]:
     """Column names of one channel's wavelet features (none for heart rate), in computation order."""
     if channel.channel_type == "hr":
         return []
-    return [f"{channel.name}_wavelet_{stat}_{name}" for name in _level_names(plan) for stat in _STATS]
+    return [
+        f"{channel.name}_wavelet_{stat}_{name}" for name in _level_names(plan) for stat in _STATS
+    ]
 
 
 def wavelet_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]:
@@ -35,7 +37,9 @@ def wavelet_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]:
     if not keep:
         return {}
     signals = x if len(keep) == x.shape[1] else x[:, keep]
-    coeffs = pywt.wavedec(signals, config["wavelet"], mode=config["mode"], level=plan.wavelet_level, axis=-1)
+    coeffs = pywt.wavedec(
+        signals, config["wavelet"], mode=config["mode"], level=plan.wavelet_level, axis=-1
+    )
     # (epochs, channels, level, [sum of squares, mean |c|, std]) from one kernel pass per level.
     summaries = np.empty(signals.shape[:2] + (len(coeffs), 3))
     for level, c in enumerate(coeffs):
