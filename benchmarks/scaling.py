@@ -41,7 +41,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,17 +50,9 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 
+from epochstack.scratch import copy_project, empty_data_layers
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
 SCALING_PIPELINE = "scaling"
 
 # The child process: the project's pipelines, make_folds replaced (see the module docstring), run
@@ -107,20 +98,10 @@ def make_project(folder: Path) -> Path:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    project = folder / "project"
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf")
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    (project / ".telemetry").write_text("consent: false\n")
-    (project / "src").mkdir()  # Kedro checks it exists; the code comes from PYTHONPATH
+    project = copy_project(PROJECT_ROOT, folder / "project")
     # MLflow creates its tables once, outside any timing.
     SqlAlchemyStore(f"sqlite:///{project / 'mlflow.db'}", str(project / "mlruns"))
     return project
-
-
-def empty_data(project: Path) -> None:
-    shutil.rmtree(project / "data", ignore_errors=True)
-    for layer in DATA_LAYERS:
-        (project / "data" / layer).mkdir(parents=True)
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -142,7 +123,7 @@ def run_size(
     project: Path, nights: int, hours: float, backend: str, workers: int, interval: float
 ) -> dict:
     """One pipeline run of ``nights`` nights in a fresh process: seconds and peak tree RSS."""
-    empty_data(project)
+    empty_data_layers(project)
     params = {
         "dataset": {
             "format": "synthetic",

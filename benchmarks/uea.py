@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from epochstack.io.uea import read_uea_pair
+from epochstack.scratch import copy_project
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLES = PROJECT / "data" / "01_raw" / "uea"
@@ -54,21 +54,7 @@ def dataset_pairs(train_files: list[str]) -> list[tuple[str, Path, Path]]:
 
 def platform_run(train: Path, test: Path, workdir: Path) -> dict:
     """``kedro run --env uea`` in a fresh copy of the project; test accuracies and the stack's choice."""
-    shutil.copytree(PROJECT / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
-    (workdir / "conf" / "local").mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", workdir)
-    (workdir / ".telemetry").write_text("consent: false\n")
-    (workdir / "src").mkdir()  # Kedro checks that it exists; the code is the installed package
-    for layer in (
-        "02_intermediate",
-        "03_primary",
-        "04_feature",
-        "05_model_input",
-        "06_models",
-        "07_model_output",
-        "08_reporting",
-    ):
-        (workdir / "data" / layer).mkdir(parents=True)
+    copy_project(PROJECT, workdir, local_conf=False)
     env = {
         **os.environ,
         "DO_NOT_TRACK": "1",

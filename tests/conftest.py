@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from epochstack.scratch import copy_project
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
 # Small enough for seconds-long runs, large enough for four CV folds and two test subjects.
 TINY_SLEEP = {
     "dataset": {
@@ -53,16 +45,8 @@ class KedroProject:
     """A throwaway copy of the project (conf + pyproject) with its own data/ and mlflow.db."""
 
     def __init__(self, path: Path):
-        self.path = path
-        shutil.copytree(PROJECT_ROOT / "conf", path / "conf")
-        shutil.copy(PROJECT_ROOT / "pyproject.toml", path / "pyproject.toml")
-        (path / ".telemetry").write_text("consent: false\n")
-        (
-            path / "src"
-        ).mkdir()  # Kedro checks the source dir exists; the code is the installed package
+        self.path = copy_project(PROJECT_ROOT, path)
         shutil.copy(mlflow_template_db(), path / "mlflow.db")
-        for layer in DATA_LAYERS:
-            (path / "data" / layer).mkdir(parents=True)
 
     def run(
         self, pipeline_names: list[str] | str, params: dict | None = None, env: str | None = None
