@@ -50,5 +50,7 @@ def test_impossible_transitions_and_bouts():
     scores = structure_metrics(true, pred, CLASSES, [("Wake", "REM")], epoch_s=30.0)
     assert scores["impossible_transition_share"] == pytest.approx(0.25)
     assert scores["impossible_transition_share_true"] == 0.0
+    assert scores["impossible_transitions_per_hour"] == pytest.approx(1 / (8 * 30 / 3600))
+    assert scores["impossible_transitions_per_hour_true"] == 0.0
     assert scores["bout_median_s_true"] == {"NREM": 90.0, "REM": 60.0, "Wake": 45.0}
     assert scores["bout_length_error_s"]["REM"] == pytest.approx(30.0 - 60.0)

@@ -328,7 +328,9 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
     lines += [
         "## Temporal smoothing (reference model)",
         "",
-        f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}.",
+        f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}; "
+        f"per hour of test epochs (the scored reference has {_fmt(test['structure']['impossible_transitions_per_hour_true'])}/h). "
+        "Edit distance: between the bout orders of the scored and predicted hypnograms (0 = same order, 1 = nothing in common).",
         "",
     ]
     variants = {"none (raw)": test, **{m: test["smoothing"][m] for m in test.get("smoothing", {})}}
@@ -341,7 +343,7 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
             *[f"test F1 {c}" for c in classes],
             "oof kappa",
             "oof macro F1",
-            "impossible transitions",
+            "impossible transitions / h",
             "edit distance",
         ],
         [
@@ -352,7 +354,7 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
                 *[_fmt(s["f1_per_class"][c]) for c in classes],
                 _fmt(oof_variants[name]["cohen_kappa"]),
                 _fmt(oof_variants[name]["macro_f1"]),
-                _fmt(s["structure"]["impossible_transition_share"]),
+                _fmt(s["structure"]["impossible_transitions_per_hour"]),
                 _fmt(s["structure"]["hypnogram_edit_distance"]),
             ]
             for name, s in variants.items()

@@ -52,8 +52,10 @@ def structure_metrics(
 ) -> dict:
     """Structure metrics over recordings (integer-coded sequences, one per recording, time order).
 
-    - ``impossible_transition_share``: forbidden stage changes / all stage changes in the
-      prediction (``..._true`` is the same for the reference, usually 0).
+    - ``impossible_transitions_per_hour``: forbidden stage changes per hour of scored epochs in
+      the prediction; ``impossible_transition_share``: the same changes / all stage changes
+      (smoothing removes changes, so the share can rise while the rate falls). ``..._true``:
+      the same for the reference (usually 0; a check of the list).
     - ``bout_median_s_{true,pred}.<class>`` and ``bout_length_error_s.<class>`` (predicted minus
       true median bout length, seconds).
     - ``hypnogram_edit_distance``: mean over recordings of :func:`hypnogram_edit_distance`.
@@ -71,6 +73,8 @@ def structure_metrics(
     share = {
         kind: float(n_bad / n_all) if n_all else 0.0 for kind, (n_bad, n_all) in counts.items()
     }
+    hours = sum(len(seq) for seq in true_seqs) * epoch_s / 3600
+    per_hour = {kind: float(counts[kind][0] / hours) if hours else 0.0 for kind in counts}
     medians = {
         kind: {
             c: float(np.median(bouts[kind][k])) if bouts[kind][k] else float("nan")
@@ -79,6 +83,8 @@ def structure_metrics(
         for kind in bouts
     }
     return {
+        "impossible_transitions_per_hour": per_hour["pred"],
+        "impossible_transitions_per_hour_true": per_hour["true"],
         "impossible_transition_share": share["pred"],
         "impossible_transition_share_true": share["true"],
         "bout_median_s_true": medians["true"],
