@@ -85,6 +85,14 @@ def test_optuna_trials_are_nested_mlflow_runs(trained_project):
     assert "metrics.stacking.hgb.fold_fit_seconds" in runs
 
 
+def test_the_dvc_metrics_file_holds_no_timings(trained_project):
+    """stacking_scores is a DVC metrics file: a rerun with the same results must compare equal."""
+    project, params = trained_project
+    scores = project.catalog(params).load("stacking_scores")
+    assert set(scores["oof_scores"]) == {"hgb", "logreg", "extra_trees", "stack"}
+    assert "seconds" not in json.dumps(scores)
+
+
 def test_inference_on_training_recordings_reproduces_test_predictions(trained_project):
     project, params = trained_project
     catalog = project.catalog(params)

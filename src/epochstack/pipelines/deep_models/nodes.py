@@ -274,7 +274,8 @@ def plot_training_curves(deep_models_report: dict) -> dict[str, plt.Figure]:
 def score_deep_models(
     deep_oof: pd.DataFrame, epoch_table: pd.DataFrame, deep_models_report: dict
 ) -> tuple[dict, dict]:
-    """OOF macro F1 / kappa per network (a JSON table) and the same as MLflow metrics."""
+    """OOF macro F1 / kappa per network (a JSON table, DVC metrics: scores only, so that a rerun
+    with the same results compares equal) and MLflow metrics: the scores and per-fold fit seconds."""
     labels = epoch_table.astype({"epoch_id": str}).set_index("epoch_id")["label"]
     table, metrics = {}, {}
     for model, rows in deep_oof.groupby("model", sort=True):
@@ -282,10 +283,13 @@ def score_deep_models(
             labels.loc[rows["epoch_id"].astype(str)].astype(str).to_numpy(dtype=object),
             rows["pred"].to_numpy(dtype=object),
         )
-        fold_seconds = [f["fit_seconds"] for f in deep_models_report[model]["folds"]]
-        table[str(model)] = {**model_scores, "fold_fit_seconds": fold_seconds}
+        table[str(model)] = model_scores
         metrics |= {
             f"{model}.oof_{name}": {"value": value, "step": 0}
             for name, value in model_scores.items()
         }
+        metrics[f"{model}.fold_fit_seconds"] = [
+            {"value": float(f["fit_seconds"]), "step": i}
+            for i, f in enumerate(deep_models_report[model]["folds"])
+        ]
     return table, metrics
