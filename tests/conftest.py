@@ -23,6 +23,18 @@ TINY_SLEEP = {
     "splits": {"n_folds": 2, "n_test_subjects": 2},
 }
 
+# Quick training settings: a few trees, two Optuna trials for the searched model.
+FAST_STACKING = {
+    "stacking": {
+        "base_models": {
+            "hgb": {"params": {"max_iter": 20}},
+            "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
+            "extra_trees": {"params": {"n_estimators": 20}},
+        },
+    },
+    "evaluation": {"protocol": "non_nested"},
+}
+
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -7,22 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_SLEEP, KedroProject, deep_merge
+from tests.conftest import FAST_STACKING, TINY_SLEEP, KedroProject, deep_merge
 
 # A few trees, two Optuna trials, the fast deep preset: minutes of CPU, not hours.
 FAST_TRAINING = deep_merge(
-    TINY_SLEEP,
-    {
-        "deep_models": {"preset": "fast", "torch_threads": 1},
-        "stacking": {
-            "base_models": {
-                "hgb": {"params": {"max_iter": 20}},
-                "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
-                "extra_trees": {"params": {"n_estimators": 20}},
-            },
-        },
-        "evaluation": {"protocol": "non_nested"},
-    },
+    deep_merge(TINY_SLEEP, FAST_STACKING),
+    {"deep_models": {"preset": "fast", "torch_threads": 1}},
 )
 
 

@@ -8,18 +8,6 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-# Small and quick: a few trees, two Optuna trials for the searched model.
-FAST_STACKING = {
-    "stacking": {
-        "base_models": {
-            "hgb": {"params": {"max_iter": 20}},
-            "logreg": {"search": {"n_trials": 2, "n_startup_trials": 2}},
-            "extra_trees": {"params": {"n_estimators": 20}},
-        },
-    },
-    "evaluation": {"protocol": "non_nested"},
-}
-
 
 def run(project, pipeline_name, params):
     """Run in a fresh MLflow run (a catalog session may leave one active in this process)."""
@@ -30,7 +18,7 @@ def run(project, pipeline_name, params):
 
 @pytest.fixture(scope="module")
 def trained_project(tmp_path_factory):
-    from tests.conftest import TINY_SLEEP, KedroProject, deep_merge
+    from tests.conftest import FAST_STACKING, TINY_SLEEP, KedroProject, deep_merge
 
     project = KedroProject(tmp_path_factory.mktemp("stacking") / "project")
     params = deep_merge(TINY_SLEEP, FAST_STACKING)
