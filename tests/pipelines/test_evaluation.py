@@ -207,6 +207,7 @@ def test_sleep_metrics_plots_report_and_mlflow(kedro_project, monkeypatch):
     )
     report = (reporting / "report.md").read_text()
     assert "hmm" in report and "cohen_kappa" in report and "Paired comparisons" in report
+    assert "## Temporal smoothing (reference model)" in report and "test kappa (HMM)" in report
     assert (
         "stack beats" not in report and "No comparison supports a claim" in report
     )  # 6 subjects: no claim

@@ -78,3 +78,9 @@ def test_stack_is_at_least_as_good_as_its_best_base_model_on_test(uea_run):
     assert test["stack"] >= max(test[m] for m in BASE_MODELS)
     assert test["stack"] >= 0.95
     assert metrics["test"]["n_epochs"] == 40 and metrics["info"]["smoothing_methods"] == []
+
+
+def test_report_says_trials_have_no_temporal_structure(uea_run):
+    report = (uea_run.path / "data/08_reporting/report.md").read_text()
+    assert "## Temporal structure\n\nNot evaluated" in report
+    assert "Temporal smoothing" not in report and "HMM" not in report

@@ -325,7 +325,57 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
     lines += _comparisons(metrics)
     if targets:
         lines += ["## Targets", "", *_targets(test, targets)]
-    lines += [
+    variants = {"none (raw)": test, **{m: test["smoothing"][m] for m in test.get("smoothing", {})}}
+    oof_variants = {"none (raw)": oof, **{m: oof["smoothing"][m] for m in oof.get("smoothing", {})}}
+    if info["smoothing_methods"] or info["impossible_transitions"]:
+        lines += _temporal(info, test, classes, variants, oof_variants)
+    else:
+        lines += [
+            "## Temporal structure",
+            "",
+            "Not evaluated: no smoothing method and no impossible transition is configured "
+            "(`evaluation.smoothing.methods`, `evaluation.structure.impossible_transitions`), "
+            "as for independent trials, whose order means nothing.",
+            "",
+        ]
+    if "events" in test:
+        lines += _events(metrics, variants)
+    hmm = "hmm" in info["smoothing_methods"]
+    lines += ["## Models", ""]
+    lines += _table(
+        [
+            "model",
+            "test kappa",
+            "test macro F1",
+            *(["test kappa (HMM)"] if hmm else []),
+            "oof kappa",
+            "oof macro F1",
+        ],
+        [
+            [
+                name,
+                _fmt(m.get("test", {}).get("cohen_kappa")),
+                _fmt(m.get("test", {}).get("macro_f1")),
+                *(
+                    [_fmt(m.get("test", {}).get("smoothing", {}).get("hmm", {}).get("cohen_kappa"))]
+                    if hmm
+                    else []
+                ),
+                _fmt(m.get("oof", {}).get("cohen_kappa")),
+                _fmt(m.get("oof", {}).get("macro_f1")),
+            ]
+            for name, m in metrics["models"].items()
+        ],
+    )
+    lines += ["## Plots", "", *[f"- `{p}`" for p in plots], ""]
+    return "\n".join(lines)
+
+
+def _temporal(
+    info: dict, test: dict, classes: list[str], variants: dict, oof_variants: dict
+) -> list[str]:
+    """The temporal smoothing section: each smoothing variant's scores and hypnogram structure."""
+    lines = [
         "## Temporal smoothing (reference model)",
         "",
         f"Impossible transitions checked ({info['label_mapping']} labels): {', '.join(f'{a} -> {b}' for a, b in info['impossible_transitions']) or 'none'}; "
@@ -333,9 +383,7 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         "Edit distance: between the bout orders of the scored and predicted hypnograms (0 = same order, 1 = nothing in common).",
         "",
     ]
-    variants = {"none (raw)": test, **{m: test["smoothing"][m] for m in test.get("smoothing", {})}}
-    oof_variants = {"none (raw)": oof, **{m: oof["smoothing"][m] for m in oof.get("smoothing", {})}}
-    lines += _table(
+    return lines + _table(
         [
             "smoothing",
             "test kappa",
@@ -360,22 +408,3 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
             for name, s in variants.items()
         ],
     )
-    if "events" in test:
-        lines += _events(metrics, variants)
-    lines += ["## Models", ""]
-    lines += _table(
-        ["model", "test kappa", "test macro F1", "test kappa (HMM)", "oof kappa", "oof macro F1"],
-        [
-            [
-                name,
-                _fmt(m.get("test", {}).get("cohen_kappa")),
-                _fmt(m.get("test", {}).get("macro_f1")),
-                _fmt(m.get("test", {}).get("smoothing", {}).get("hmm", {}).get("cohen_kappa")),
-                _fmt(m.get("oof", {}).get("cohen_kappa")),
-                _fmt(m.get("oof", {}).get("macro_f1")),
-            ]
-            for name, m in metrics["models"].items()
-        ],
-    )
-    lines += ["## Plots", "", *[f"- `{p}`" for p in plots], ""]
-    return "\n".join(lines)
