@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,6 +44,15 @@ def test_deep_models_write_the_prediction_contract(trained):
         assert (model_dir / name).exists(), name
     assert list(model_dir.glob("checkpoints/*/last.pt")), "resumable checkpoints per fold model"
     assert (data / "08_reporting/deep_models/cnn_bilstm_training_curves.png").exists()
+    # Versioned reports hold results only; timings go to MLflow (a rerun compares equal in DVC).
+    report = (data / "08_reporting/deep_models_report.json").read_text()
+    assert (
+        "seconds" not in report
+        and "seconds" not in (data / "08_reporting/deep_models_scores.json").read_text()
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{project.path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert runs["metrics.deep.cnn_bilstm.fold_fit_seconds"].notna().any()
 
 
 def test_saved_final_model_serves_the_test_probabilities(trained):

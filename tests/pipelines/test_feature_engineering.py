@@ -34,6 +34,14 @@ def test_sleep_features_and_mlflow_metrics(kedro_project, tiny_sleep_params):
     run = mlflow.search_runs(search_all_experiments=True).iloc[0]
     assert run["metrics.features.n_features"] == features.shape[1] - 1
     assert run["metrics.features.n_epochs"] == len(features)
+    history = mlflow.MlflowClient().get_metric_history(run.run_id, "features.seconds_per_recording")
+    report = pd.read_csv(kedro_project.path / "data/08_reporting/feature_extraction_report.csv")
+    assert len(history) == len(report) > 0  # timings in MLflow, one step per recording ...
+    assert list(report.columns) == [
+        "recording_id",
+        "n_epochs",
+        "n_nonfinite_replaced",
+    ]  # ... not here
 
 
 def test_uea_features_at_a_low_sampling_rate(kedro_project):

@@ -71,14 +71,20 @@ def test_optuna_trials_are_nested_mlflow_runs(trained_project):
     ]
     assert len(parent) == 1 and set(nested["tags.mlflow.parentRunId"]) == {parent.run_id.iloc[0]}
     assert "metrics.stacking.hgb.fold_fit_seconds" in runs
+    assert "metrics.stacking.hgb.fold_predict_seconds" in runs
 
 
-def test_the_dvc_metrics_file_holds_no_timings(trained_project):
-    """stacking_scores is a DVC metrics file: a rerun with the same results must compare equal."""
+def test_versioned_reports_hold_no_timings(trained_project):
+    """Reports and metrics files are versioned by DVC: a rerun with the same results must compare
+    equal, so the per-fold seconds go to MLflow only (test_optuna_trials_are_nested_mlflow_runs)."""
     project, params = trained_project
-    scores = project.catalog(params).load("stacking_scores")
+    catalog = project.catalog(params)
+    scores = catalog.load("stacking_scores")
     assert set(scores["oof_scores"]) == {"hgb", "logreg", "extra_trees", "stack"}
     assert "seconds" not in json.dumps(scores)
+    reports = catalog.load("base_model_reports")
+    assert all(len(r["folds"]) == 2 for r in reports.values())
+    assert "seconds" not in json.dumps(reports)
 
 
 def test_inference_on_training_recordings_reproduces_test_predictions(trained_project):

@@ -98,12 +98,11 @@ class FoldRecord:
     model_report: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
+        """What the fold fitted and how it scored (a result: no timings, see ``timings``)."""
         return {
             "fold": self.fold,
             "n_fit": len(self.fit_epoch_ids),
             "n_predicted": len(self.predicted_epoch_ids),
-            "fit_seconds": round(self.fit_seconds, 4),
-            "predict_seconds": round(self.predict_seconds, 4),
             "macro_f1": self.macro_f1,
             "degenerate": self.degenerate,
             **({"model": self.model_report} if self.model_report else {}),

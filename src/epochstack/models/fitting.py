@@ -164,6 +164,13 @@ class BaseModelResult:
             "final": self.final.report(),
         }
 
+    def timings(self) -> dict[str, list[float]]:
+        """Seconds each fold model took to fit and to predict (for MLflow, not the reports)."""
+        return {
+            "fold_fit_seconds": [r.fit_seconds for r in self.oof.folds],
+            "fold_predict_seconds": [r.predict_seconds for r in self.oof.folds],
+        }
+
 
 def fit_base_model(
     name: str,

@@ -179,7 +179,8 @@ class DeepModel(EpochModel):
             "resumed_at": self.resumed_at_,
             "n_train": self.n_train_,
             "n_validation": self.n_validation_,
-            "history": self.history_,
+            # Per-pass wall time is not a result: kept on the model, left out of the report.
+            "history": [{k: v for k, v in h.items() if k != "seconds"} for h in self.history_],
         }
 
     def __getstate__(self):  # the rebuilt network is a cache: weights travel as a state dict

@@ -133,13 +133,14 @@ def train_deep_models(
     optuna_storage: str,
     device: str,
     executor: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict, dict]:
     """Out-of-fold and test probabilities of every enabled network, the final fitted networks
-    by name, and a report per network (scores, folds, passes, tuned parameters)."""
+    by name, a report per network (scores, folds, passes, tuned parameters) and the per-fold
+    seconds of each network (for MLflow: timings stay out of the versioned reports)."""
     names = enabled_models(deep_models, "deep_models", "networks")
     data, cv_rows, test_rows = model_data(epoch_table, folds, signals=epoch_signals)
     protocol = resolve_protocol(protocol, deep_models)
-    oof_frames, test_frames, fitted, reports = [], [], {}, {}
+    oof_frames, test_frames, fitted, reports, timings = [], [], {}, {}, {}
     model_dir = Path(deep_models.get("model_dir", "data/06_models"))
     for name in names:
         network = deep_models["networks"][name]
@@ -182,6 +183,7 @@ def train_deep_models(
             model_dir / name, final.network, {**final.metadata_, "config": final.config.to_dict()}
         )
         reports[name] = result.report(data, cv_rows)
+        timings[name] = result.timings()
         _log_model_runs(name, reports[name], model_dir / name)
         for study in result.studies:
             log_study_to_mlflow(optuna_storage, study, f"deep-{name}")
@@ -194,12 +196,14 @@ def train_deep_models(
             pd.DataFrame(columns=PREDICTION_COLUMNS),
             {},
             {},
+            {},
         )
     return (
         pd.concat(oof_frames, ignore_index=True),
         pd.concat(test_frames, ignore_index=True),
         fitted,
         reports,
+        timings,
     )
 
 
@@ -272,7 +276,7 @@ def plot_training_curves(deep_models_report: dict) -> dict[str, plt.Figure]:
 
 
 def score_deep_models(
-    deep_oof: pd.DataFrame, epoch_table: pd.DataFrame, deep_models_report: dict
+    deep_oof: pd.DataFrame, epoch_table: pd.DataFrame, deep_model_timings: dict
 ) -> tuple[dict, dict]:
     """OOF macro F1 / kappa per network (a JSON table, DVC metrics: scores only, so that a rerun
     with the same results compares equal) and MLflow metrics: the scores and per-fold fit seconds."""
@@ -289,7 +293,7 @@ def score_deep_models(
             for name, value in model_scores.items()
         }
         metrics[f"{model}.fold_fit_seconds"] = [
-            {"value": float(f["fit_seconds"]), "step": i}
-            for i, f in enumerate(deep_models_report[model]["folds"])
+            {"value": float(value), "step": i}
+            for i, value in enumerate(deep_model_timings[model]["fold_fit_seconds"])
         ]
     return table, metrics

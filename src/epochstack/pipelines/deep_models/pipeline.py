@@ -31,6 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "deep_test_probabilities",
                     "fitted_deep_models",
                     "deep_models_report",
+                    "deep_model_timings",
                 ],
                 name="train_deep_models",
             ),
@@ -42,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.score_deep_models,
-                ["deep_oof_probabilities", "epoch_table", "deep_models_report"],
+                ["deep_oof_probabilities", "epoch_table", "deep_model_timings"],
                 ["deep_models_scores", "deep_models_metrics"],
                 name="score_deep_models",
             ),

@@ -11,15 +11,17 @@ from epochstack.signals.features import compute_features_for_store
 
 def compute_features(
     epoch_signals: EpochStore, epoch_table: pd.DataFrame, features: dict, executor: dict
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of every epoch_table row (same order), recordings spread over the executor, and
-    a per-recording timing report."""
-    return compute_features_for_store(
+) -> tuple[pd.DataFrame, pd.DataFrame, list[float]]:
+    """Features of every epoch_table row (same order), recordings spread over the executor; a
+    per-recording report (epochs, replaced non-finite values) and the seconds each recording took
+    (for MLflow: timings stay out of the versioned report)."""
+    table, report = compute_features_for_store(
         epoch_signals, epoch_table, features, Executor.from_params(executor), return_report=True
     )
+    return table, report.drop(columns="seconds"), report["seconds"].tolist()
 
 
-def feature_metrics(features: pd.DataFrame, report: pd.DataFrame) -> dict:
+def feature_metrics(features: pd.DataFrame, report: pd.DataFrame, seconds: list[float]) -> dict:
     """Feature and epoch counts, replaced non-finite values, seconds per recording (one step each)."""
     values = features.drop(columns="epoch_id")
     metrics = {
@@ -28,6 +30,6 @@ def feature_metrics(features: pd.DataFrame, report: pd.DataFrame) -> dict:
         "n_nonfinite_replaced": {"value": float(report["n_nonfinite_replaced"].sum()), "step": 0},
     }
     metrics["seconds_per_recording"] = [
-        {"value": float(seconds), "step": step} for step, seconds in enumerate(report["seconds"])
+        {"value": float(value), "step": step} for step, value in enumerate(seconds)
     ]
     return metrics

@@ -11,12 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 compute_features,
                 ["epoch_signals", "epoch_table", "params:features", "params:executor"],
-                ["features", "feature_extraction_report"],
+                ["features", "feature_extraction_report", "feature_extraction_seconds"],
                 name="compute_features",
             ),
             node(
                 feature_metrics,
-                ["features", "feature_extraction_report"],
+                ["features", "feature_extraction_report", "feature_extraction_seconds"],
                 "feature_engineering_metrics",
                 name="log_feature_metrics",
             ),

@@ -51,11 +51,12 @@ def train_base_models(
     protocol: str,
     optuna_storage: str,
     executor: dict,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict, dict]:
     """Every enabled base model through its life (tune, OOF, refit, test), one after the other.
 
     Returns OOF and test probabilities (long format, one ``model`` per block), the refitted
-    models by name, and a report per model (scores, folds, tuned parameters, studies).
+    models by name, a report per model (scores, folds, tuned parameters, studies) and the
+    per-fold seconds of each model (for MLflow: timings stay out of the versioned reports).
     """
     names = enabled_models(stacking, "stacking", "base_models")
     if not names:
@@ -68,7 +69,7 @@ def train_base_models(
     protocol = resolve_protocol(protocol, deep_models, stacking)
     run_on = Executor.from_params(executor)
     seed = int(stacking["seed"])
-    oof_frames, test_frames, fitted, reports = [], [], {}, {}
+    oof_frames, test_frames, fitted, reports, timings = [], [], {}, {}, {}
     for name in names:
         spec = stacking["base_models"][name]
         columns = (
@@ -97,9 +98,10 @@ def train_base_models(
         test_frames.append(test)
         fitted[name] = result.final
         reports[name] = result.report(data, cv_rows)
+        timings[name] = result.timings()
         for study in result.studies:
             log_study_to_mlflow(optuna_storage, study, name)
-    return _long(oof_frames), _long(test_frames), fitted, reports
+    return _long(oof_frames), _long(test_frames), fitted, reports, timings
 
 
 def _build(
@@ -341,12 +343,12 @@ def collect_model_predictions(
 def score_models(
     model_predictions: pd.DataFrame,
     epoch_table: pd.DataFrame,
-    base_model_reports: dict,
+    base_model_timings: dict,
     stack_report: dict,
 ) -> tuple[dict, dict]:
     """OOF macro F1 / kappa per model and the stack's choice (a JSON table, DVC metrics: no
-    timings, so that a rerun with the same results compares equal) and MLflow metrics incl. fold
-    timings (the per-fold details stay in ``base_model_reports``)."""
+    timings, so that a rerun with the same results compares equal) and MLflow metrics incl. the
+    per-fold seconds of each base model."""
     labels = epoch_table.astype({"epoch_id": str}).set_index("epoch_id")["label"]
     table, metrics = {}, {}
     for model, rows in model_predictions[model_predictions["split"] == "oof"].groupby(
@@ -361,10 +363,10 @@ def score_models(
             f"{model}.oof_{name}": {"value": value, "step": 0}
             for name, value in model_scores.items()
         }
-    for name, report in base_model_reports.items():
-        for key in ("fit_seconds", "predict_seconds", "macro_f1"):
-            metrics[f"{name}.fold_{key}"] = [
-                {"value": float(f[key]), "step": i} for i, f in enumerate(report["folds"])
+    for name, model_timings in base_model_timings.items():
+        for key, seconds in model_timings.items():
+            metrics[f"{name}.{key}"] = [
+                {"value": float(value), "step": i} for i, value in enumerate(seconds)
             ]
     best_base = max(
         (s["macro_f1"] for m, s in table.items() if m != META_NAME), default=float("nan")

@@ -32,6 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "base_test_probabilities",
                     "fitted_base_models",
                     "base_model_reports",
+                    "base_model_timings",
                 ],
                 name="train_base_models",
             ),
@@ -86,7 +87,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.score_models,
-                ["model_predictions", "epoch_table", "base_model_reports", "stack_report"],
+                ["model_predictions", "epoch_table", "base_model_timings", "stack_report"],
                 ["stacking_scores", "stacking_metrics"],
                 name="score_models",
             ),

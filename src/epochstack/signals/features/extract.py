@@ -195,9 +195,8 @@ def compute_features_for_store(
         columns=["recording_id", "n_epochs", "seconds", "n_nonfinite_replaced"],
     )
     features = pd.concat([frame for frame, _ in results], ignore_index=True)
-    del (
-        results
-    )  # the per-recording pieces: one copy of the table fewer while context columns are added
+    # The per-recording pieces: one copy of the table fewer while context columns are added.
+    del results
     order = pd.Index(features["epoch_id"]).get_indexer(epoch_table["epoch_id"])
     features = features.iloc[order].reset_index(drop=True)
     if recording_ids.duplicated().any():
