@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -198,3 +200,17 @@ def test_saved_model_predicts_like_the_network(tiny, tmp_path):
     assert from_dir.shape == (len(table), 3)
     np.testing.assert_allclose(from_dir, from_module, atol=1e-6)
     np.testing.assert_allclose(from_dir.sum(axis=1), 1, atol=1e-5)
+
+
+def test_identical_training_pickles_to_identical_bytes_anywhere(tiny, tmp_path):
+    """A fitted model holds results only: no wall time, no checkpoint folder of the machine."""
+    store, table = tiny
+    data = EpochData(table, CLASSES, signals=store)
+    rows = np.flatnonzero(table["fold"].to_numpy() >= 0)
+    here = _deep_model(tmp_path / "here").fit(data, rows)
+    there = _deep_model(tmp_path / "there").fit(data, rows)
+    assert pickle.dumps(here) == pickle.dumps(there)
+    assert pickle.loads(pickle.dumps(here)).checkpoint_root is None
+    assert all("seconds" not in record for record in here.report()["history"])
+    unfitted = pickle.loads(pickle.dumps(_deep_model(tmp_path / "here")))
+    assert unfitted.checkpoint_root == tmp_path / "here", "workers still resume from checkpoints"

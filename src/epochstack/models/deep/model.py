@@ -143,7 +143,10 @@ class DeepModel(EpochModel):
             channels,
             normalisation,
         )
-        self.history_ = [vars(r) for r in result.history]
+        # Per-pass wall time is not a result: left out, so identical training compares equal.
+        self.history_ = [
+            {k: v for k, v in vars(r).items() if k != "seconds"} for r in result.history
+        ]
         self.best_pass_, self.best_score_, self.resumed_at_ = (
             result.best_pass,
             result.best_score,
@@ -179,9 +182,21 @@ class DeepModel(EpochModel):
             "resumed_at": self.resumed_at_,
             "n_train": self.n_train_,
             "n_validation": self.n_validation_,
-            # Per-pass wall time is not a result: kept on the model, left out of the report.
-            "history": [{k: v for k, v in h.items() if k != "seconds"} for h in self.history_],
+            "history": self.history_,
         }
 
-    def __getstate__(self):  # the rebuilt network is a cache: weights travel as a state dict
-        return {**self.__dict__, "_network": None}
+    def __getstate__(self):
+        """Weights travel as numpy arrays (the rebuilt network is a cache; a pickled torch tensor
+        embeds its memory address), and a fitted model leaves out its training-time checkpoint
+        folder: identical training pickles to identical bytes wherever the project lives."""
+        state = {**self.__dict__, "_network": None}
+        if "state_dict_" in state:
+            state["state_dict_"] = {k: v.numpy() for k, v in self.state_dict_.items()}
+            state["checkpoint_root"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if "state_dict_" in state:
+            weights = {k: torch.from_numpy(np.asarray(v)) for k, v in state["state_dict_"].items()}
+            state = {**state, "state_dict_": weights}
+        self.__dict__.update(state)
