@@ -18,6 +18,7 @@ from kedro.framework.hooks import hook_impl
 
 from epochstack.config import validate_parameters
 from epochstack.models.tuning import STORAGE_ENV
+from epochstack.pipeline_registry import TRAINING_PIPELINES
 from epochstack.signals.epoch_store import discard_uncommitted
 from epochstack.tracking import (
     in_dvc_experiment_copy,
@@ -29,6 +30,7 @@ from epochstack.tracking import (
     run_name,
     task_name,
 )
+from epochstack.versioning import record_stage_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +168,36 @@ class DvcExperimentHook:
         ):
             os.environ[STORAGE_ENV] = project_sqlite_url(filename, context.project_path)
             logger.info("DVC experiment copy: Optuna studies in the main project's %s.", filename)
+
+
+class DvcRecordHook:
+    """After a run of whole DVC stages with the committed configuration (``kedro run`` or
+    ``kedro run --pipelines <stage>``, no ``--params``, ``--env`` or node filters), its outputs
+    are cached and recorded in ``dvc.lock`` (``epochstack.versioning``), so DVC continues from
+    them. Runs that DVC itself starts (``dvc repro``, ``dvc exp run``) are DVC's to record."""
+
+    PARTIAL = (
+        "runtime_params",
+        "from_nodes",
+        "to_nodes",
+        "node_names",
+        "from_inputs",
+        "to_outputs",
+        "tags",
+        "namespaces",
+        "load_versions",
+        "only_missing_outputs",
+    )
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if os.environ.get("DVC_STAGE") or run_params.get("env") not in (None, "local"):
+            return
+        if any(run_params.get(key) for key in self.PARTIAL):
+            return
+        names = _pipeline_names(run_params)
+        stages = list(TRAINING_PIPELINES) if names == ["__default__"] else names
+        record_stage_outputs(Path(run_params["project_path"]), stages)
 
 
 class ParameterValidationHook:

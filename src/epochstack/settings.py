@@ -4,6 +4,7 @@ from omegaconf.resolvers import oc
 
 from epochstack.hooks import (
     DvcExperimentHook,
+    DvcRecordHook,
     ParameterValidationHook,
     RunInputHook,
     RunNameHook,
@@ -19,6 +20,7 @@ HOOKS = (
     RunTagsHook(),
     RunInputHook(),
     StagedOutputsHook(),
+    DvcRecordHook(),
 )
 
 CONFIG_LOADER_ARGS = {

@@ -15,6 +15,7 @@ from epochstack.models.tuning import (
     cv_objective,
     finished_trials,
     open_study,
+    prune_if_repeated,
     redact,
     resolve_storage,
     run_study,
@@ -67,6 +68,35 @@ def test_a_resumed_study_does_not_replay_parameters(tmp_path):
     run_study(resumed, lambda t: t.suggest_float("x", 0, 1), n_trials=6)
     xs = [t.params["x"] for t in resumed.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     assert len(xs) == 6 and len(set(xs)) == 6
+
+
+def test_processes_opening_a_study_at_once_draw_different_parameters(tmp_path):
+    """Two processes open one study at the same moment with the same seed (no trial yet, so
+    neither sees the other): their draws differ, and a lone process draws the same every run."""
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    first, second = (open_study(storage, "s", seed=3, n_startup_trials=4) for _ in range(2))
+    drawn = [study.ask(space).params["x"] for _ in range(3) for study in (first, second)]
+    assert len(set(drawn)) == len(drawn)
+    alone = open_study(f"sqlite:///{tmp_path}/alone.db", "s", seed=3, n_startup_trials=4)
+    again = open_study(f"sqlite:///{tmp_path}/again.db", "s", seed=3, n_startup_trials=4)
+    assert [alone.ask(space).params["x"] for _ in range(6)] == [
+        again.ask(space).params["x"] for _ in range(6)
+    ]
+    assert sorted(drawn) == sorted(
+        t.params["x"] for t in optuna.load_study(study_name="s", storage=storage).trials
+    )
+
+
+def test_a_trial_repeating_a_running_trial_is_pruned(tmp_path):
+    study = open_study(f"sqlite:///{tmp_path}/o.db", "s", seed=0)
+    study.enqueue_trial({"x": 0.5})
+    study.enqueue_trial({"x": 0.5})
+    running = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    prune_if_repeated(running)  # alone with its parameters: goes on
+    repeat = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    with pytest.raises(optuna.TrialPruned):
+        prune_if_repeated(repeat)
 
 
 def test_each_fold_is_reported_for_pruning(tmp_path):

@@ -44,6 +44,8 @@ SHARED = {
 
 
 def test_two_stacking_processes_share_one_study(tmp_path):
+    """Started at the same moment on a loaded machine (a busy process beside them): no
+    parameters evaluated twice, the budget the study's, every trial logged."""
     first = KedroProject(tmp_path / "first")
     first.run(["data_engineering", "feature_engineering"], TINY_SLEEP)
     (first.path / "conf/shared").mkdir()
@@ -60,17 +62,22 @@ def test_two_stacking_processes_share_one_study(tmp_path):
         "COLUMNS": "250",
     }
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
-    procs = [
-        subprocess.Popen(
-            [kedro, "run", "--pipelines", "stacking", "--env", "shared"],
-            cwd=path,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for path, log in zip((first.path, second), logs, strict=True)
-    ]
-    assert [p.wait(timeout=900) for p in procs] == [0, 0], [log.read_text()[-3000:] for log in logs]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        procs = [
+            subprocess.Popen(
+                [kedro, "run", "--pipelines", "stacking", "--env", "shared"],
+                cwd=path,
+                env=env,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            for path, log in zip((first.path, second), logs, strict=True)
+        ]
+        codes = [p.wait(timeout=900) for p in procs]
+    finally:
+        busy.kill()
+    assert codes == [0, 0], [log.read_text()[-3000:] for log in logs]
 
     # both processes ran trials of the same study, none of them found the budget already spent
     started = [

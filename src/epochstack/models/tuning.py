@@ -8,10 +8,11 @@ data they read), so changed data or settings start a new study while an unchange
 resumes the old one with the part of its budget not yet finished.
 
 Resume and sharing: trials keep a heartbeat, so a killed process's trial is failed (and retried
-with its parameters) by the next process; each process seeds its sampler from the study's seed,
-its name and the trials already present, plus its process id when another process's trial is
-running, so a resumed or shared study does not replay parameters already drawn; a trial whose
-parameters repeat a finished one is pruned at once rather than run again.
+with its parameters) by the next process. The sampler draws trial ``n`` of a study from a seed
+made of the study's seed, its name and ``n``: trial numbers are unique across every process
+sharing the study, so processes started at the same moment draw different parameters, and one
+process alone draws the same ones on every run. A trial whose parameters repeat a complete or
+running trial (of any process) is pruned at once: a study evaluates each parameter set once.
 
 Nested selection: :class:`TunedModel` runs its study inside ``fit`` on the fitting rows' own
 folds, so in an outer CV loop the tuning never sees the outer fold.
@@ -35,8 +36,8 @@ import optuna
 import pandas as pd
 import sqlalchemy.exc
 from optuna.pruners import MedianPruner
-from optuna.samplers import TPESampler
-from optuna.storages import RetryFailedTrialCallback
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -139,11 +140,48 @@ def suggest_params(trial: optuna.Trial, space: dict) -> dict:
     return params
 
 
-def _sampler_seed(seed: int, study: optuna.Study) -> int:
-    trials = study.get_trials(deepcopy=False)
-    others_running = any(t.state == TrialState.RUNNING for t in trials)
-    token = [int(seed), study.study_name, len(trials), os.getpid() if others_running else 0]
-    return int(digest(token)[:8], 16)
+class TrialSeededSampler(BaseSampler):
+    """TPE whose draws for trial ``n`` of a study depend only on ``(seed, study name, n)``.
+
+    Written here because Optuna seeds a sampler per process: two processes that open a shared
+    study at the same moment, seeded alike, draw the same parameters. A TPE sampler per trial,
+    seeded by the trial's number (unique in the study), draws differently in every process and
+    reproducibly in one. TPE itself keeps no state between trials (it reads the study).
+    """
+
+    def __init__(self, seed: int, n_startup_trials: int):
+        self.seed, self.n_startup_trials = int(seed), int(n_startup_trials)
+        self._samplers: dict[int, TPESampler] = {}
+
+    def _for(self, study: optuna.Study, trial: FrozenTrial) -> TPESampler:
+        if trial.number not in self._samplers:
+            seed = int(digest([self.seed, study.study_name, trial.number])[:8], 16)
+            self._samplers[trial.number] = TPESampler(
+                seed=seed, n_startup_trials=self.n_startup_trials
+            )
+        return self._samplers[trial.number]
+
+    def before_trial(self, study, trial) -> None:
+        self._for(study, trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._for(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._for(study, trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._for(study, trial).sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def after_trial(self, study, trial, state, values) -> None:
+        sampler = self._samplers.pop(trial.number, None)
+        if sampler is not None:
+            sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: every trial has its own seed."""
 
 
 def open_study(
@@ -153,8 +191,8 @@ def open_study(
     pruner: dict | None = None,
     n_startup_trials: int | None = None,
 ) -> optuna.Study:
-    """Create or reopen a maximising study: heartbeat + retry of killed trials, TPE seeded for
-    this process and attempt (see the module docstring), median pruning."""
+    """Create or reopen a maximising study: heartbeat + retry of killed trials, TPE seeded per
+    trial (see the module docstring), median pruning."""
     url = resolve_storage(storage)
     engine_kwargs = (
         {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
@@ -173,7 +211,7 @@ def open_study(
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=HEARTBEAT_S,
                     grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2),
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                 )
             study = optuna.create_study(
                 study_name=study_name,
@@ -197,7 +235,7 @@ def open_study(
                 raise
             time.sleep(0.5 * attempt)
     startup = int(n_startup_trials) if n_startup_trials is not None else 10
-    study.sampler = TPESampler(seed=_sampler_seed(seed, study), n_startup_trials=startup)
+    study.sampler = TrialSeededSampler(seed, startup)
     return study
 
 
@@ -207,13 +245,16 @@ def finished_trials(study: optuna.Study) -> int:
 
 
 def prune_if_repeated(trial: optuna.Trial) -> None:
-    """Prune a trial at once when its parameters repeat a complete trial of its study."""
-    done = {
-        json.dumps(t.params, sort_keys=True)
-        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
-    if json.dumps(trial.params, sort_keys=True) in done:
-        raise optuna.TrialPruned("parameters already evaluated by another trial")
+    """Prune a trial at once when another complete or running trial of its study (in any
+    process) has its parameters: each parameter set is evaluated once."""
+    mine = json.dumps(trial.params, sort_keys=True)
+    others = trial.study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+    )
+    if any(
+        t.number != trial.number and json.dumps(t.params, sort_keys=True) == mine for t in others
+    ):
+        raise optuna.TrialPruned("parameters already evaluated or running in another trial")
 
 
 def run_study(

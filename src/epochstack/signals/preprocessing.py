@@ -182,6 +182,41 @@ def _butter_sos(sfreq: float, l_freq: float | None, h_freq: float | None) -> np.
     return None
 
 
+def _sos_step_state(sos: np.ndarray) -> np.ndarray:
+    """:func:`scipy.signal.sosfilt_zi` in closed form: each section's state after a unit step."""
+    zi = np.empty((len(sos), 2))
+    scale = 1.0
+    for i, (b0, b1, b2, a0, a1, a2) in enumerate(np.asarray(sos, dtype=np.float64)):
+        b0, b1, b2, a1, a2 = b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0
+        drive0, drive1 = b1 - a1 * b0, b2 - a2 * b0
+        gain = 1.0 + a1 + a2
+        zi[i] = scale * np.array(
+            [(drive0 + drive1) / gain, ((1.0 + a1) * drive1 - a2 * drive0) / gain]
+        )
+        scale *= (b0 + b1 + b2) / gain
+    return zi
+
+
+def zero_phase_filter(sos: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
+    """``scipy.signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)``, rounded alike on every CPU.
+
+    Written by hand around :func:`scipy.signal.sosfilt` because sosfiltfilt's initial state comes
+    from a LAPACK solve, and LAPACK's kernels (chosen per CPU) round differently: the same
+    recording gave other filtered samples on an AVX2 machine than on an AVX-512 one. The 2x2
+    solve of each section in closed form makes the filtered data bit-identical across machines.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if padlen > 0:
+        left = 2 * x[..., :1] - x[..., padlen:0:-1]
+        right = 2 * x[..., -1:] - x[..., -2 : -(padlen + 2) : -1]
+        x = np.concatenate([left, x, right], axis=-1)
+    zi = _sos_step_state(sos).reshape(len(sos), *[1] * (x.ndim - 1), 2)
+    y, _ = signal.sosfilt(sos, x, axis=-1, zi=zi * x[..., :1])
+    y, _ = signal.sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[..., -1:])
+    y = y[..., ::-1]
+    return np.ascontiguousarray(y[..., padlen:-padlen] if padlen > 0 else y)
+
+
 def filter_signals(
     signals: np.ndarray,
     sfreq: float,
@@ -205,12 +240,10 @@ def filter_signals(
         # Pad by three periods of the lowest cut-off so edge transients stay out of the data.
         lowest = min(f for f in (spec.get("l_freq"), spec.get("h_freq")) if f)
         padlen = min(out.shape[-1] - 1, max(3 * (2 * len(sos) + 1), int(3 * sfreq / lowest)))
-        out[..., idx, :] = signal.sosfiltfilt(sos, out[..., idx, :], axis=-1, padlen=padlen)
+        out[..., idx, :] = zero_phase_filter(sos, out[..., idx, :], padlen)
     if notch_hz and notch_hz < sfreq / 2:
-        b, a = signal.iirnotch(notch_hz, Q=30.0, fs=sfreq)
-        out = signal.filtfilt(
-            b, a, out, axis=-1, padlen=min(3 * max(len(a), len(b)), out.shape[-1] - 1)
-        )
+        b, a = signal.iirnotch(notch_hz, Q=30.0, fs=sfreq)  # one biquad: its own section
+        out = zero_phase_filter(np.concatenate([b, a])[None], out, min(9, out.shape[-1] - 1))
     return out.astype(np.float32)
 
 

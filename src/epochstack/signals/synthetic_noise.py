@@ -12,7 +12,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
-from scipy import fft, ndimage, signal
+from scipy import fft, ndimage, signal, special
 
 FRAME_S = 8.0  # synthesis frame; frames overlap by half, so the spectrum changes every 4 s
 
@@ -46,7 +46,7 @@ def band(freqs: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def peak(freqs: np.ndarray, centre: float, width: float) -> np.ndarray:
     """Gaussian spectral peak (e.g. alpha) of standard deviation ``width`` Hz, unit variance."""
-    return unit_power(np.exp(-0.5 * ((freqs - centre) / width) ** 2))
+    return unit_power(exp(-0.5 * ((freqs - centre) / width) ** 2))
 
 
 def power_law(
@@ -90,13 +90,47 @@ def synthesize(coefficients: np.ndarray, amplitude: np.ndarray, n_samples: int) 
     return out.ravel()[hop : hop + n_samples]
 
 
+def exp(x) -> np.ndarray:
+    """``exp(x)`` rounded alike on every CPU.
+
+    numpy computes float64 ``exp`` with code chosen per CPU (an AVX-512 loop where the CPU has it),
+    and the loops differ in the last bit: the same seed gave other samples on an AVX2 machine.
+    scipy's scalar ``exp2`` is one compiled routine everywhere.
+    """
+    return special.exp2(np.multiply(x, np.log2(np.e), dtype=np.float64))
+
+
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d(x, sigma)`` with its kernel from :func:`exp`."""
+    radius = int(4.0 * sigma + 0.5)
+    kernel = exp(-0.5 / sigma**2 * np.arange(-radius, radius + 1) ** 2)
+    return ndimage.correlate1d(x, kernel / kernel.sum(), mode="reflect")
+
+
+def weighted_sum(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``weights @ table`` (``(..., k) @ (k,)`` or ``(..., k) @ (k, m)``), summed in a fixed order.
+
+    Written by hand because BLAS picks its kernels by CPU (OpenBLAS ``DYNAMIC_ARCH``), and kernels
+    of different vector widths round differently: with ``@`` the same seed gave other samples on
+    an AVX2 machine than on an AVX-512 one. Elementwise products added one term at a time round
+    the same on every CPU, so a seed gives bit-identical recordings everywhere.
+    """
+    weights, table = np.asarray(weights), np.asarray(table)
+    out = weights[..., 0, None] * table[0] if table.ndim == 2 else weights[..., 0] * table[0]
+    for k in range(1, table.shape[0]):
+        out = out + (
+            weights[..., k, None] * table[k] if table.ndim == 2 else weights[..., k] * table[k]
+        )
+    return out
+
+
 def mix_amplitude(rms: np.ndarray, spectra: np.ndarray) -> np.ndarray:
     """Amplitude spectrum per frame of a sum of independent components.
 
     ``rms`` is ``(n_frames, n_components)``, ``spectra`` ``(n_components, n_bins)`` unit-power
     weights; the result ``(n_frames, n_bins)`` is ``sqrt(sum_k rms_k^2 * spectrum_k)``.
     """
-    return np.sqrt(np.square(rms).astype(np.float32) @ spectra.astype(np.float32))
+    return np.sqrt(weighted_sum(np.square(rms).astype(np.float32), spectra.astype(np.float32)))
 
 
 def correlated(shared: np.ndarray, own: np.ndarray, coherence: float) -> np.ndarray:
@@ -119,7 +153,7 @@ def slow_fluctuation(
     """Log-normal multiplicative drift (median 1, log-std ``sigma``) sampled every ``step_s``."""
     width = max(1, int(round(timescale_s / step_s)))
     walk = ndimage.uniform_filter1d(rng.standard_normal(n), width, mode="wrap") * np.sqrt(width)
-    return np.exp(sigma * walk)
+    return exp(sigma * walk)
 
 
 def stage_events(rng: np.random.Generator, rate_per_min: np.ndarray, epoch_s: float) -> np.ndarray:
@@ -166,8 +200,8 @@ def rise_decay(x: np.ndarray, sfreq: float, rise_s: float, decay_s: float) -> np
     A step that rises in ``rise_s`` and drifts back in ``decay_s``: an eye movement seen
     through an AC-coupled EOG amplifier. Written as the difference of two one-pole filters.
     """
-    slow = np.exp(-1.0 / (decay_s * sfreq))
-    fast = np.exp(-1.0 / sfreq * (1.0 / rise_s + 1.0 / decay_s))
+    slow = exp(-1.0 / (decay_s * sfreq))
+    fast = exp(-1.0 / sfreq * (1.0 / rise_s + 1.0 / decay_s))
     return signal.lfilter([0.0, slow - fast], [1.0, -(slow + fast), slow * fast], x).astype(
         np.float32
     )
@@ -175,7 +209,7 @@ def rise_decay(x: np.ndarray, sfreq: float, rise_s: float, decay_s: float) -> np
 
 def alpha_kernel(x: np.ndarray, sfreq: float, time_constant_s: float) -> np.ndarray:
     """Filter an impulse train with ``(t/tau) exp(1 - t/tau)`` (peak 1 at ``t = tau``): a blink."""
-    pole = np.exp(-1.0 / (time_constant_s * sfreq))
+    pole = exp(-1.0 / (time_constant_s * sfreq))
     gain = np.e / (time_constant_s * sfreq)
     return signal.lfilter([0.0, gain * pole], [1.0, -2 * pole, pole**2], x).astype(np.float32)
 

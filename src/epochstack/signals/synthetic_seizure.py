@@ -167,11 +167,11 @@ def _add_seizures(rng, acc, hr_extra, sfreq, seizures, subject: WristSubject) ->
         acc[:, start:end] += (direction * (amp * ramp * jerks))[:, : end - start]
         # Ictal tachycardia: rises through the seizure, then decays over minutes.
         seconds = np.arange(len(hr_extra)) - onset
-        rise = subject.hr_seizure_rise_bpm * (1 - np.exp(-np.clip(seconds, 0, duration) / 8.0))
+        rise = subject.hr_seizure_rise_bpm * (1 - sn.exp(-np.clip(seconds, 0, duration) / 8.0))
         hr_extra += np.where(
             seconds < 0,
             0.0,
-            rise * np.exp(-np.clip(seconds - duration, 0, None) / rng.uniform(120, 300)),
+            rise * sn.exp(-np.clip(seconds - duration, 0, None) / rng.uniform(120, 300)),
         )
 
 

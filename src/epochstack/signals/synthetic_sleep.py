@@ -125,7 +125,7 @@ def simulate_hypnogram(rng: np.random.Generator, n_epochs: int, cycle_min: float
     bouts: list[tuple[int, float]] = [(W, rng.uniform(5, 20)), (N1, rng.uniform(2, 6))]
     cycle, elapsed, scale = 0, 0.0, 1.0
     while elapsed < total_min:
-        n3 = max(0.0, rng.normal(35, 8) * np.exp(-0.9 * cycle))
+        n3 = max(0.0, rng.normal(35, 8) * sn.exp(-0.9 * cycle))
         rem = min(45.0, rng.uniform(8, 15) + cycle * rng.uniform(8, 12))
         n2 = max(8.0, cycle_min - n3 - rem - 4)
         first_n2 = n2 * rng.uniform(0.3, 0.5)
@@ -258,7 +258,7 @@ def k_complexes(rng, n, sfreq, times, subject: SleepSubject) -> np.ndarray:
     """A sharp negative wave then a slower positive one (EEG polarity), 80-160 µV."""
     track = np.zeros(n, dtype=np.float32)
     t = np.arange(int(1.2 * sfreq)) / sfreq
-    wave = -0.65 * np.exp(-0.5 * ((t - 0.3) / 0.07) ** 2) + 0.45 * np.exp(
+    wave = -0.65 * sn.exp(-0.5 * ((t - 0.3) / 0.07) ** 2) + 0.45 * sn.exp(
         -0.5 * ((t - 0.7) / 0.15) ** 2
     )
     amp = rng.uniform(80, 160, len(times)) * subject.eeg_gain
@@ -280,10 +280,14 @@ def eye_movements(
     (horizontal steps that drift back), and blinks (a brief bump, largest at Fpz)."""
     times, weights, active = frames
     saccades = frame_events(
-        rng, weights @ rates["saccade"] * np.where(active, active_gain["saccade"], 1.0), times
+        rng,
+        sn.weighted_sum(weights, rates["saccade"]) * np.where(active, active_gain["saccade"], 1.0),
+        times,
     )
     blinks = frame_events(
-        rng, weights @ rates["blink"] * np.where(active, active_gain["blink"], 1.0), times
+        rng,
+        sn.weighted_sum(weights, rates["blink"]) * np.where(active, active_gain["blink"], 1.0),
+        times,
     )
     # REM: phasic epochs carry bursts of rapid eye movements around a random centre.
     rem_epochs = np.flatnonzero(true_stages == REM)
@@ -306,7 +310,7 @@ def eye_movements(
 def twitches(rng, n, sfreq, frames, subject) -> np.ndarray:
     """Phasic muscle twitches on the chin EMG during REM: 0.1-0.4 s bursts."""
     track = np.zeros(n, dtype=np.float32)
-    times = frame_events(rng, frames[1] @ EVENT_RATES["twitch"], frames[0])
+    times = frame_events(rng, sn.weighted_sum(frames[1], EVENT_RATES["twitch"]), frames[0])
     amp = (rng.uniform(8, 25, len(times)) * subject.emg_gain)[:, None]
     waves = sn.bursts(
         rng.uniform(0.1, 0.4, len(times)), sfreq, lambda t: amp * rng.standard_normal(t.shape)
@@ -329,7 +333,7 @@ def add_movement_artefacts(
     """
     n = signals.shape[1]
     spans = []
-    for onset in frame_events(rng, frames[1] @ rates, frames[0]):  # a few per hour
+    for onset in frame_events(rng, sn.weighted_sum(frames[1], rates), frames[0]):  # a few per hour
         length = int(rng.uniform(*duration_s) * sfreq)
         start = int(onset * sfreq)
         if start + length > n:
@@ -378,7 +382,7 @@ def add_dropouts(rng, signals, sfreq, hours) -> list[tuple[int, int, int]]:
 def _component_rms(rng, subject: SleepSubject, frames) -> np.ndarray:
     """RMS (µV) of every continuous component in every synthesis frame ``(n_frames, n_components)``."""
     times, weights, active = frames
-    rms = weights @ np.array(list(STAGE_RMS.values())).T
+    rms = sn.weighted_sum(weights, np.array(list(STAGE_RMS.values())).T)
     for name, factor in ACTIVE_WAKE.items():
         if name in STAGE_RMS:
             rms[:, COMPONENTS.index(name)] *= 1 + (factor - 1) * weights[:, W] * active
@@ -566,7 +570,9 @@ def _easy_night(
             n,
             sfreq,
             frame_events(
-                rng, weights @ EVENT_RATES["spindle"] * subject.spindle_density, frame_times
+                rng,
+                sn.weighted_sum(weights, EVENT_RATES["spindle"]) * subject.spindle_density,
+                frame_times,
             ),
             subject,
         ),
@@ -574,7 +580,7 @@ def _easy_night(
             rng,
             n,
             sfreq,
-            frame_events(rng, weights @ EVENT_RATES["k_complex"], frame_times),
+            frame_events(rng, sn.weighted_sum(weights, EVENT_RATES["k_complex"]), frame_times),
             subject,
         ),
         "eye": sum(eye_movements(rng, n, sfreq, true_stages, frames, subject)),

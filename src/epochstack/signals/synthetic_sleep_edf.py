@@ -18,6 +18,7 @@ from scipy import signal
 
 from epochstack.errors import ParameterError
 from epochstack.io.edf import stage_runs
+from epochstack.signals.preprocessing import zero_phase_filter
 from epochstack.signals.synthetic_sleep import (
     EMG,
     EPOCH_S,
@@ -91,7 +92,7 @@ def emg_rms_envelope(
 ) -> np.ndarray:
     """Sleep-EDF's chin EMG: high-passed, then the RMS over each ``1 / rate_hz`` seconds (µV rms)."""
     sos = signal.butter(4, highpass_hz, btype="highpass", fs=sfreq, output="sos")
-    high = signal.sosfiltfilt(sos, np.asarray(emg, dtype=np.float64))
+    high = zero_phase_filter(sos, emg, padlen=3 * (2 * len(sos) + 1))
     block = int(round(sfreq / rate_hz))
     n_blocks = len(high) // block
     return np.sqrt(np.mean(np.square(high[: n_blocks * block]).reshape(n_blocks, block), axis=1))
@@ -117,7 +118,7 @@ def _stage_4(eeg: np.ndarray, sfreq: float, threshold_uv: float = 75.0) -> np.nd
     """Per 30-s epoch: more than half of its 1-s windows hold a slow wave (< 2 Hz) above 75 µV
     peak to peak, the R&K line between stages 3 (20-50 %) and 4 (> 50 %)."""
     sos = signal.butter(4, 2.0, btype="lowpass", fs=sfreq, output="sos")
-    slow = signal.sosfiltfilt(sos, np.asarray(eeg, dtype=np.float64))
+    slow = zero_phase_filter(sos, eeg, padlen=3 * (2 * len(sos) + 1))
     second = int(round(sfreq))
     per_epoch = int(round(EPOCH_S))
     n_epochs = len(slow) // (second * per_epoch)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy import signal as sps
 
 from epochstack.errors import ParameterError
@@ -185,7 +184,7 @@ class NightSubject:
 
 def _spread(rng: np.random.Generator, sd: float, size: int | None = None) -> np.ndarray | float:
     """Log-normal factor of median 1 and log-sd ``sd``, cut at 2 sd (healthy volunteers)."""
-    return np.exp(sd * np.clip(rng.standard_normal(size), -2.0, 2.0))
+    return sn.exp(sd * np.clip(rng.standard_normal(size), -2.0, 2.0))
 
 
 def population_named(name: str | None) -> Population:
@@ -223,7 +222,7 @@ def simulate_night_hypnogram(
     cycle, scale = 0, 1.0
     while cycle == 0 or scale * sum(m for _, m in bouts) < total_min - scale * lights_on:
         n3 = max(
-            0.0, rng.normal(population.n3_first_cycle_min, 8) * np.exp(-population.n3_decay * cycle)
+            0.0, rng.normal(population.n3_first_cycle_min, 8) * sn.exp(-population.n3_decay * cycle)
         )
         rem = min(35.0, rng.uniform(5, 12) + cycle * rng.uniform(6, 10))
         n2 = max(10.0, subject.cycle_min - n3 - rem - 4)
@@ -317,7 +316,7 @@ def _component_rms(rng, subject: NightSubject, frames) -> np.ndarray:
     """RMS (µV) of every continuous component in every synthesis frame ``(n_frames, n_components)``."""
     times, weights, active = frames
     background = np.sqrt(weights) * (BACKGROUND_RMS * subject.eeg_gain)  # powers mix linearly
-    rhythms = weights @ np.array(list(STAGE_RMS.values())).T
+    rhythms = sn.weighted_sum(weights, np.array(list(STAGE_RMS.values())).T)
     for name, factor in ACTIVE_WAKE.items():
         if name in STAGE_RMS:
             rhythms[:, list(STAGE_RMS).index(name)] *= 1 + (factor - 1) * weights[:, W] * active
@@ -380,9 +379,9 @@ def _burst_envelope(rng, n: int, sfreq: float, frames) -> np.ndarray:
     times, weights, _ = frames
     rate = 10.0  # knots per second, smoothed to the time scale, then interpolated
     knot_times = np.arange(int(n / sfreq * rate) + 2) / rate
-    z = ndimage.gaussian_filter1d(rng.standard_normal(len(knot_times)), BURST_TIMESCALE_S * rate)
-    depth = np.interp(knot_times, times, weights @ BURST_DEPTH)
-    envelope = np.exp(depth * z / z.std() - depth**2)
+    z = sn.gaussian_smooth(rng.standard_normal(len(knot_times)), BURST_TIMESCALE_S * rate)
+    depth = np.interp(knot_times, times, sn.weighted_sum(weights, BURST_DEPTH))
+    envelope = sn.exp(depth * z / z.std() - depth**2)
     return np.interp(
         np.arange(n, dtype=np.float32) / np.float32(sfreq), knot_times, envelope
     ).astype(np.float32)
@@ -412,7 +411,7 @@ def _vertex_waves(rng, n, sfreq, times, subject: NightSubject) -> np.ndarray:
     """Sharp negative vertex waves of drowsiness and light sleep: 40-120 µV, ~0.15 s."""
     track = np.zeros(n, dtype=np.float32)
     t = np.arange(int(0.5 * sfreq)) / sfreq
-    wave = -np.exp(-0.5 * ((t - 0.1) / 0.035) ** 2) + 0.3 * np.exp(-0.5 * ((t - 0.22) / 0.06) ** 2)
+    wave = -sn.exp(-0.5 * ((t - 0.1) / 0.035) ** 2) + 0.3 * sn.exp(-0.5 * ((t - 0.22) / 0.06) ** 2)
     amp = rng.uniform(40, 120, len(times)) * subject.eeg_gain
     sn.add_waveforms(track, times, amp[:, None] * wave, sfreq)
     return track
@@ -477,17 +476,17 @@ def _cardiac(rng, n, sfreq, frames, subject: NightSubject) -> np.ndarray:
     """
     times, weights, _ = frames
     step_s = times[1] - times[0]
-    rate_hz = (weights @ HEART_RATE_BY_STAGE) * subject.heart_rate_bpm / 60
+    rate_hz = sn.weighted_sum(weights, HEART_RATE_BY_STAGE) * subject.heart_rate_bpm / 60
     rate_hz *= sn.slow_fluctuation(rng, len(times), 0.05, 120.0, step_s)
     beats_so_far = np.concatenate([[0.0], np.cumsum(rate_hz[:-1] * step_s)])
     beats = np.interp(np.arange(1, int(beats_so_far[-1])), beats_so_far, times)
     beats = np.clip(beats + rng.normal(0, 0.02, len(beats)), 0, n / sfreq)
     t = np.arange(int(0.45 * sfreq)) / sfreq
     qrs = (
-        -0.2 * np.exp(-0.5 * ((t - 0.06) / 0.01) ** 2)
-        + np.exp(-0.5 * ((t - 0.08) / 0.008) ** 2)
-        - 0.3 * np.exp(-0.5 * ((t - 0.1) / 0.01) ** 2)
-        + 0.3 * np.exp(-0.5 * ((t - 0.3) / 0.04) ** 2)
+        -0.2 * sn.exp(-0.5 * ((t - 0.06) / 0.01) ** 2)
+        + sn.exp(-0.5 * ((t - 0.08) / 0.008) ** 2)
+        - 0.3 * sn.exp(-0.5 * ((t - 0.1) / 0.01) ** 2)
+        + 0.3 * sn.exp(-0.5 * ((t - 0.3) / 0.04) ** 2)
     )
     track = np.zeros(n, dtype=np.float32)
     sn.add_waveforms(
@@ -526,7 +525,9 @@ def realistic_night(
     signals = _continuous_activity(rng, n, sfreq, subject, frames)
 
     def events(name, rate_scale=1.0):
-        return ss.frame_events(rng, weights @ EVENT_RATES[name] * rate_scale, frame_times)
+        return ss.frame_events(
+            rng, sn.weighted_sum(weights, EVENT_RATES[name]) * rate_scale, frame_times
+        )
 
     kc_rates = EVENT_RATES["k_complex"] * np.where(
         np.arange(5) == N2, subject.k_complex_per_min, 1.0
@@ -539,7 +540,11 @@ def realistic_night(
     tracks = {
         "spindle": ss.spindles(rng, n, sfreq, events("spindle", subject.spindle_density), subject),
         "k_complex": ss.k_complexes(
-            rng, n, sfreq, ss.frame_events(rng, weights @ kc_rates, frame_times), subject
+            rng,
+            n,
+            sfreq,
+            ss.frame_events(rng, sn.weighted_sum(weights, kc_rates), frame_times),
+            subject,
         ),
         "vertex": _vertex_waves(rng, n, sfreq, events("vertex"), subject),
         "sawtooth": _sawtooth_waves(rng, n, sfreq, events("sawtooth"), subject),

@@ -1,5 +1,6 @@
 """Deep networks on raw epochs (PyTorch): networks, lazy epoch data, training loop, export."""
 
+from epochstack.models.deep.cpu import pin_cpu_kernels
 from epochstack.models.deep.data import (
     EpochReader,
     EpochSequenceDataset,
@@ -10,6 +11,9 @@ from epochstack.models.deep.export import export_onnx, load_model, predict_proba
 from epochstack.models.deep.model import DeepModel
 from epochstack.models.deep.networks import ARCHITECTURES, CNN, CNNBiLSTM, LSTMNet, build_network
 from epochstack.models.deep.training import DeepModelConfig, fit_model, train
+
+# torch reads these settings at its first operation, which no import above runs.
+pin_cpu_kernels()
 
 __all__ = [
     "ARCHITECTURES",

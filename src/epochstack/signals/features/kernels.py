@@ -520,3 +520,17 @@ def band_rows(psd, log_psd, freqs, bands, broad, ratios, lines, fractions, floor
                     line += p[i]
                 out[r, col] = line * df / max(above_lo, floor)
                 col += 1
+
+
+@njit(**_JIT)
+def log_positive(x, out, base):
+    """Logarithm to ``base`` of each positive value of ``x`` (0 elsewhere), into ``out``.
+
+    libm's ``log`` rounds alike on every CPU; numpy's vectorised float64 ``log`` does not (its
+    AVX-512 loop differs in the last bit from the AVX2 one), which made the same epochs give
+    other features, and other models, on another machine.
+    """
+    scale = 1.0 / math.log(base)
+    flat_x, flat_out = x.ravel(), out.ravel()
+    for i in range(flat_x.size):
+        flat_out[i] = math.log(flat_x[i]) * scale if flat_x[i] > 0 else 0.0

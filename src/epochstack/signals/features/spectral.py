@@ -13,7 +13,7 @@ import scipy.fft
 from scipy.signal import get_window
 
 from epochstack.signals.features.config import ChannelPlan, FeaturePlan
-from epochstack.signals.features.kernels import band_rows, hann_segments, mean_power
+from epochstack.signals.features.kernels import band_rows, hann_segments, log_positive, mean_power
 
 MEDIAN_FRACTION = 0.5
 
@@ -109,7 +109,8 @@ def spectral_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarray]
     aperiodic slope and line-noise ratio. ``x``: ``(n_epochs, n_channels, n_times)``."""
     spectral = plan.config["spectral"]
     freqs, psd = welch_psd(x, plan.sfreq, plan.nperseg)
-    log_psd = np.log(psd, out=np.zeros_like(psd), where=psd > 0)  # numpy's vectorised log
+    log_psd = np.empty_like(psd)
+    log_positive(psd, log_psd, np.e)
     half_width = spectral["line_noise_half_width_hz"]
     lines = _bin_ranges(
         plan.sfreq,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from epochstack.signals.features.config import ChannelPlan, FeaturePlan
-from epochstack.signals.features.kernels import TIME_COLUMNS, time_domain_rows
+from epochstack.signals.features.kernels import TIME_COLUMNS, log_positive, time_domain_rows
 
 # Kernel columns published as they are, in column order (the rest are turned into rates / logs).
 _SIGNAL_STATISTICS = (
@@ -92,7 +92,9 @@ def time_domain_features(x: np.ndarray, plan: FeaturePlan) -> dict[int, np.ndarr
         channel, block = plan.channels[c], shared[:, k]
         if channel.channel_type == "emg":
             rms = np.sqrt(stats["mean_square"][:, k])
-            block = np.column_stack([block, np.log10(np.maximum(rms, floor))])
+            log_rms = np.empty_like(rms)
+            log_positive(np.ascontiguousarray(np.maximum(rms, floor)), log_rms, 10.0)
+            block = np.column_stack([block, log_rms])
         if channel.name == "acc_magnitude":
             block = np.column_stack([block, stats["mean_abs_deviation"][:, k] * n_times / sfreq])
         blocks[c] = block
