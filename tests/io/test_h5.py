@@ -96,7 +96,7 @@ def test_error_labels_missing_or_wrong_column(h5_pair, tmp_path):
         read_h5_epochs(x_path, y_path, n_meta_columns=N_META, label_column="stage")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(InputDataError, match="labels file is empty"):
+    with pytest.raises(InputDataError, match="empty file .no header line in this labels CSV"):
         read_h5_epochs(x_path, empty, n_meta_columns=N_META)
 
 
