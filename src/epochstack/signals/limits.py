@@ -74,8 +74,10 @@ def check_against_data(
         if working is None:
             continue
         rate, n_samples = working
-        if rate > header.sfreq:
-            _attempt(problems, _check_memory, header, rate, n_samples, resample_hz, memory, total)
+        if rate > header.sfreq and not _attempt(
+            problems, _check_memory, header, rate, n_samples, resample_hz, memory, total
+        ):
+            continue
         _check_filters(header, rate, preprocessing, warnings, problems)
         count = counts[_shape_key(header)]
         if header.epoched:

@@ -20,6 +20,7 @@ from functools import partial
 from epochstack.errors import ParameterError
 from epochstack.signals.recording import Header, LazyRecording, Recording
 from epochstack.signals.synthetic_seizure import SEIZURE_CHANNEL_TYPES, generate_seizure_recording
+from epochstack.signals.synthetic_sleep import EPOCH_S as SLEEP_EPOCH_S
 from epochstack.signals.synthetic_sleep import SLEEP_CHANNEL_TYPES, generate_sleep_recording
 from epochstack.signals.synthetic_sleep_edf import write_sleep_edf_folder
 
@@ -37,6 +38,13 @@ TASKS: dict[str, tuple[Callable[..., Recording], float, str]] = {
     "seizure": (generate_seizure_recording, 25.0, "day-1"),
 }
 _CHANNEL_TYPES = {"sleep": tuple(SLEEP_CHANNEL_TYPES), "seizure": tuple(SEIZURE_CHANNEL_TYPES)}
+
+
+def _duration_s(task: str, hours: float) -> float:
+    """The generated length: whole 30-s epochs (sleep) or whole seconds (seizure)."""
+    if task == "sleep":
+        return round(hours * 3600 / SLEEP_EPOCH_S) * SLEEP_EPOCH_S
+    return float(round(hours * 3600))
 
 
 def synthetic_recordings(
@@ -85,7 +93,7 @@ def synthetic_recordings(
         "synthetic",
         rate,
         len(_CHANNEL_TYPES[task]),
-        int(round(float(hours_per_subject) * 3600 * rate)),
+        int(round(_duration_s(task, float(hours_per_subject)) * rate)),
         _CHANNEL_TYPES[task],
         rate_parameter="dataset.synthetic.sfreq" if sfreq else None,
     )
