@@ -12,7 +12,7 @@ Only blocks whose layout the code fixes are strict (unknown keys refused); free-
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,7 +22,9 @@ PositiveFloat = Field(gt=0)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Nodes receive the raw values, so a value must already have its type ('30' or 'inf' as a
+    # string is refused, not coerced), and numbers must be finite.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SyntheticParams(_Strict):
@@ -96,6 +98,14 @@ class FilterParams(_Strict):
     l_freq: float | None = Field(None, ge=0)
     h_freq: float | None = Field(None, gt=0)
 
+    @model_validator(mode="after")
+    def _band_is_ordered(self):
+        if self.l_freq and self.h_freq and self.l_freq >= self.h_freq:
+            raise ValueError(
+                f"l_freq {self.l_freq:g} Hz is not below h_freq {self.h_freq:g} Hz (an empty band)"
+            )
+        return self
+
 
 class EpochParams(_Strict):
     window_s: float = Field(30.0, gt=0)
@@ -107,7 +117,7 @@ class EpochParams(_Strict):
 class ArtefactParams(_Strict):
     flat_std: float = Field(0.01, ge=0)
     clip_fraction: float = Field(0.05, gt=0, le=1)
-    extreme_abs: dict[str, float] = {}
+    extreme_abs: dict[str, Annotated[float, Field(gt=0)]] = {}
     exclude: bool = False
 
 

@@ -8,15 +8,24 @@ prints it as one line without a traceback and exits with status 1.
 
 from __future__ import annotations
 
+import re
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: line breaks (a parser's multi-line message, a file name holding
+    a newline) become single spaces."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+
 
 class InputDataError(ValueError):
-    """Bad input data or parameters: ``<source>: <problem> Fix: <fix>``."""
+    """Bad input data or parameters: ``<source>: <problem> Fix: <fix>``, always on one line."""
 
     def __init__(self, source: object, problem: str, fix: str | None = None):
-        self.source, self.problem, self.fix = str(source), str(problem), fix
+        self.source, self.problem = one_line(source), one_line(problem)
+        self.fix = None if fix is None else one_line(fix)
         message = f"{self.source}: {self.problem}"
-        if fix:
-            message += f" Fix: {fix}"
+        if self.fix:
+            message += f" Fix: {self.fix}"
         super().__init__(message)
 
     def __reduce__(self):

@@ -54,6 +54,13 @@ class Executor:
             return max(1, len(_client(self).scheduler_info().get("workers", {})))
         return max(1, self.n_workers)
 
+    def workers_here(self, n_tasks: int) -> int:
+        """Tasks that run at once on this machine, sharing its memory (a remote cluster's
+        workers do not; a ``LocalCluster``'s do)."""
+        if self.backend == "dask" and self.address:
+            return 1
+        return max(1, min(self.n_workers, n_tasks))
+
     def map(
         self, func: Callable[..., Any], items: Iterable[Any], *, desc: str | None = None
     ) -> list[Any]:

@@ -371,3 +371,15 @@ def test_error_negative_wake_margin(tmp_path):
     write_signals_only(tmp_path / "rec.edf")
     with pytest.raises(InputDataError, match=r"dataset\.edf\.wake_margin_min"):
         read_edf_recordings(tmp_path, wake_margin_min=-5)
+
+
+def test_loaders_carry_the_header_and_a_label_epoch_below_one_sample_is_refused(tmp_path):
+    write_signals_only(tmp_path / "Nacht Müller.edf", sfreq=128)
+    (loader,) = read_edf_recordings(tmp_path).values()
+    header = loader.header  # known before the signals are read, for the checks before work
+    assert (header.sfreq, header.n_channels, header.channel_types) == (128.0, 2, ("eeg", "eeg"))
+    assert header.n_samples == loader().n_samples
+    with pytest.raises(
+        InputDataError, match=r"dataset\.edf\.label_epoch_s: .* 0\.001 s is shorter"
+    ):
+        read_edf_recordings(tmp_path, label_epoch_s=0.001)

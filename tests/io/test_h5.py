@@ -96,7 +96,7 @@ def test_error_labels_missing_or_wrong_column(h5_pair, tmp_path):
         read_h5_epochs(x_path, y_path, n_meta_columns=N_META, label_column="stage")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(InputDataError, match="labels file is empty"):
+    with pytest.raises(InputDataError, match="empty file .no header line in this labels CSV"):
         read_h5_epochs(x_path, empty, n_meta_columns=N_META)
 
 
@@ -177,3 +177,21 @@ def test_without_sfreq_the_pipeline_applies_no_hz_filter(h5_pair, tmp_path, capl
     store = staged.open()
     assert not store.sfreq_known and report["sfreq_known"] is False
     np.testing.assert_allclose(store["X_train_4"][:, 0], samples[[0, 1, 3]], rtol=1e-6)
+
+
+def test_error_text_values_and_unreadable_data_name_the_file(tmp_path):
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(
+            "features",
+            data=np.array([["1", "a", "b"]] * 3, dtype=object),
+            dtype=h5py.string_dtype(),
+        )
+    with pytest.raises(
+        InputDataError, match=r"strings\.h5: dataset 'features' holds object values"
+    ):
+        read_h5_epochs(path, None, n_meta_columns=1)
+    text = tmp_path / "notes.h5"
+    text.write_text("not an HDF5 file")
+    with pytest.raises(InputDataError, match=r"notes\.h5: not a readable HDF5 file"):
+        read_h5_epochs(text, None, n_meta_columns=1)

@@ -138,9 +138,13 @@ def test_pad_warns_about_test_cases_longer_than_the_training_length(tmp_path, ca
     with caplog.at_level("WARNING", logger="epochstack.io.uea"):
         read_uea_pair(train_path, test_path, unequal_length="pad")
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warned == [
-        f"{test_path}: 1 test case(s) longer than the training length 8 were cut to it."
-    ]
+    assert (
+        f"{test_path}: 1 test case(s) longer than the training length 8 were cut to it." in warned
+    )
+    # what was changed, file by file, is a warning too (not an INFO line a user never sees)
+    assert any(
+        m.startswith(f"{train_path}: 2 of 3 train cases (4..8 points) padded") for m in warned
+    )
 
 
 def test_unequal_length_error_names_the_file_and_the_parameter(tmp_path):
@@ -214,3 +218,36 @@ def test_the_pipeline_reads_unequal_length_files_with_the_configured_default(tmp
         "train",
     ]  # sorted by id
     assert list(table["label"]) == ["a", "b", "a", "b", "a"]
+
+
+def test_tab_separated_header_percent_comments_and_a_utf8_bom_are_read(tmp_path):
+    header = "\ufeff% ARFF-style comment\n" + HEADER.replace(" ", "\t")
+    cases = read_uea_ts(write(tmp_path, header + GOOD_ROWS), split="train")
+    assert [c.labels[0] for c in cases] == ["a", "b"]
+
+
+def test_binary_and_regression_files_are_named(tmp_path):
+    binary = write(tmp_path, "", "Blob_TRAIN.ts")
+    binary.write_bytes(b"@problemName x\n\x00\x01\x02")
+    with pytest.raises(InputDataError, match=r"Blob_TRAIN\.ts: is a binary file, not a \.ts text"):
+        read_uea_ts(binary, split="train")
+    regression = HEADER.replace("@classLabel true a b", "@targetLabel true")
+    with pytest.raises(InputDataError, match=r"@targetLabel true: a regression problem"):
+        read_uea_ts(write(tmp_path, regression + "1,2:3,4:0.5\n"), split="train")
+
+
+def test_one_stem_for_train_and_test_and_repeated_cases_are_warned_about(tmp_path, caplog):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    train = write(tmp_path / "a", HEADER + GOOD_ROWS, "Blink.ts")
+    test = write(tmp_path / "b", HEADER + "1,2,3:4,5,6:a\n0,0,0:1,1,1:b\n", "Blink.ts")
+    with caplog.at_level("WARNING", logger="epochstack.io.uea"):
+        cases = read_uea_pair(train, test)
+    assert [c.recording_id for c in cases] == [
+        "Blink_train_00000",
+        "Blink_train_00001",
+        "Blink_test_00000",
+        "Blink_test_00001",
+    ]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("have the same stem 'Blink'" in m for m in said)
+    assert f"{test}: 1 of 2 test cases are identical to training cases of {train}" in said[-1]

@@ -1,11 +1,18 @@
-"""Bad and hostile input through the real command line, as a new user meets it.
+"""Bad, hostile and unusual input through the real command line, as a new user meets it.
 
-Every case runs ``kedro run --pipelines data_engineering --params ...`` in a copy of the project
-that already holds the outputs of a good run, and must end with exit status 1, at most 60 lines
-of output, no traceback, a last line ``InputDataError: <file or parameter>: <problem> Fix: ...``
-naming what is wrong, and data/ byte-identical. Inputs are small files built once per module.
-Parameter-schema cases share one run (the schema reports every wrong parameter in one line);
-each keeps its own assertion on the message.
+Every refused case runs ``kedro run --pipelines data_engineering --params ...`` in a copy of the
+project that already holds the outputs of a good run, and must end with exit status 1, at most
+60 lines of output, no traceback, a last line ``InputDataError: <file or parameter>: <problem>
+Fix: ...`` naming what is wrong, and data/ byte-identical. The classes: parameters the schema
+refuses; parameters with a physical meaning that the recordings cannot satisfy (checked before
+any work); files a parser cannot read (every reader names the file, never a pandas/h5py/MNE
+traceback); malformed content. Cases that share one run report every problem in one line
+(schema, physical parameters); each keeps its own assertion on the message.
+
+Accepted cases (``ACCEPTED``) are inputs a user would call valid (names with spaces and
+non-ASCII letters, tab-separated ``.ts`` headers, Windows-1252 CSV, aeon's own data sets) or
+that the pipeline changes on its way (ragged ``.ts`` cases, a low-pass above Nyquist): exit 0,
+and a warning naming what was changed. Inputs are small files built once per module.
 """
 
 from __future__ import annotations
@@ -15,15 +22,18 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aeon
 import edfio
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.ids import SAFE_ID
 from tests.conftest import KedroProject
 
 pytestmark = pytest.mark.integration
@@ -45,8 +55,21 @@ class Case:
 # Parameters the schema refuses before any node runs: one run, one line naming each.
 SCHEMA = (
     "splits.n_folds=1,dataset.format=xdf,preprocessing.epoch.window_s=-30,dataset.edf.pathh=x,"
-    "executor.n_workers=0,dataset.uea.unequal_length=stretch,dataset.label_mapping=five_class"
+    "executor.n_workers=0,dataset.uea.unequal_length=stretch,dataset.label_mapping=five_class,"
+    "preprocessing.epoch.step_s=inf,preprocessing.notch_hz=.inf,preprocessing.filters.eog.l_freq=40"
 )
+# Physically impossible for the data (100-Hz synthetic nights of 15 min), found before any
+# recording is read: one run per group, one line naming each parameter.
+PHYSICAL_BAND = (
+    f"{SMALL},preprocessing.epoch.window_s=0.01,preprocessing.epoch.step_s=0.01,"
+    "preprocessing.filters.eeg.l_freq=60,preprocessing.filters.eeg.h_freq=null,"
+    "preprocessing.filters.emg.l_freq=70"
+)
+PHYSICAL_SIZE = (
+    f"{SMALL},preprocessing.resample_hz=1e9,preprocessing.epoch.window_s=100000,"
+    "preprocessing.epoch.step_s=100000"
+)
+PHYSICAL_RATE = f"{SMALL},dataset.synthetic.sfreq=1e9,preprocessing.resample_hz=0.0001"
 CASES = [
     Case("param_n_folds_one", SCHEMA, (r"splits\.n_folds", r"greater than or equal to 2")),
     Case("param_unknown_format", SCHEMA, (r"dataset\.format", r"'xdf'")),
@@ -56,16 +79,52 @@ CASES = [
     Case("param_unequal_length_value", SCHEMA, (r"dataset\.uea\.unequal_length", r"'stretch'")),
     Case("param_label_mapping", SCHEMA, (r"dataset\.label_mapping", r"'five_class'")),
     Case(
+        "param_text_step", SCHEMA, (r"preprocessing\.epoch\.step_s", r"valid number \(got 'inf'\)")
+    ),
+    Case("param_infinite_notch", SCHEMA, (r"preprocessing\.notch_hz", r"finite number")),
+    Case(
+        "param_empty_band",
+        SCHEMA,
+        (r"preprocessing\.filters\.eog", r"l_freq 40 Hz is not below h_freq 35 Hz"),
+    ),
+    Case(
         "param_storage_password",
         "optuna_storage=postgresql://ana:s3cret@db/optuna",
         (r"optuna_storage", r"password"),
     ),
-    # synthetic
+    # parameters against the data (checked before work starts)
+    Case("physical_window_too_short", PHYSICAL_BAND, (r"preprocessing\.epoch: window 0\.01 s",)),
     Case(
-        "synthetic_window_too_short",
-        f"{SMALL},preprocessing.epoch.window_s=0.01,preprocessing.epoch.step_s=0.01",
-        (r"preprocessing\.epoch", r"too short"),
+        "physical_band_above_nyquist",
+        PHYSICAL_BAND,
+        (r"preprocessing\.filters\.eeg\.l_freq: 60 Hz is at or above the Nyquist frequency",),
     ),
+    Case(
+        "physical_second_band_above_nyquist",
+        PHYSICAL_BAND,
+        (r"preprocessing\.filters\.emg\.l_freq: 70 Hz .* \(50 Hz at 100 Hz\)",),
+    ),
+    Case(
+        "physical_resample_hundreds_of_gb",
+        PHYSICAL_SIZE,
+        (r"preprocessing\.resample_hz: synthetic at 1e\+09 Hz .* TB of memory",),
+    ),
+    Case(
+        "physical_window_longer_than_recordings",
+        PHYSICAL_SIZE,
+        (r"preprocessing\.epoch\.window_s: 100000 s is longer than every recording",),
+    ),
+    Case(
+        "physical_synthetic_rate_hundreds_of_gb",
+        PHYSICAL_RATE,
+        (r"dataset\.synthetic\.sfreq: synthetic at 1e\+09 Hz .* TB of memory",),
+    ),
+    Case(
+        "physical_resample_below_one_sample",
+        PHYSICAL_RATE,
+        (r"preprocessing\.resample_hz: 0\.0001 Hz is below 1/1000 of the rate",),
+    ),
+    # synthetic
     Case(
         "synthetic_too_few_subjects",
         "dataset.synthetic.n_subjects=3,dataset.synthetic.hours_per_subject=0.25,splits.n_folds=4",
@@ -108,9 +167,14 @@ CASES = [
         (r"n09_hypnogram\.csv", r"matches no recording"),
     ),
     Case(
-        "edf_unsafe_file_name",
-        "dataset.format=edf,dataset.edf.path={I}/edf_space",
-        (r"night one\.edf", r"recording_id 'night one' is not a safe identifier"),
+        "edf_hypnogram_binary",
+        "dataset.format=edf,dataset.edf.path={I}/edf_binary_hypnogram",
+        (r"n02-Hypnogram\.csv", r"is a PNG image, not a CSV text file"),
+    ),
+    Case(
+        "edf_label_epoch_below_one_sample",
+        "dataset.format=edf,dataset.edf.path={I}/edf_space,dataset.edf.label_epoch_s=0.001",
+        (r"dataset\.edf\.label_epoch_s", r"shorter than one sample of .* \(50 Hz\)"),
     ),
     Case(
         "edf_rate_not_expected",
@@ -139,6 +203,11 @@ CASES = [
         (r"short_labels\.csv", r"10 label rows for 48 epochs"),
     ),
     Case(
+        "h5_text_dataset",
+        "dataset.format=h5,dataset.h5.x_path={I}/h5/strings.h5,dataset.h5.n_meta_columns=2",
+        (r"strings\.h5", r"dataset 'features' holds \S+ values, not numbers"),
+    ),
+    Case(
         "h5_subject_missing",
         "dataset.format=h5,dataset.h5.x_path={I}/h5/no_subject.h5,dataset.h5.n_meta_columns=2",
         (r"no_subject\.h5", r"have no subject id"),
@@ -157,17 +226,22 @@ CASES = [
     Case(
         "ts_undeclared_label",
         "dataset.format=uea_ts,dataset.train_path={I}/ts/Label_TRAIN.ts,dataset.test_path={I}/ts/Toy_TEST.ts",
-        (r"Label_TRAIN\.ts", r"line 8: label 'down' is not among @classLabel"),
+        (r"Label_TRAIN\.ts", r"line 9: label 'down' is not among @classLabel"),
     ),
     Case(
         "ts_missing_values",
         "dataset.format=uea_ts,dataset.train_path={I}/ts/Gap_TRAIN.ts,dataset.test_path={I}/ts/Toy_TEST.ts",
-        (r"Gap_TRAIN\.ts", r"line 9: .*missing values"),
+        (r"Gap_TRAIN\.ts", r"line 10: .*missing values"),
     ),
     Case(
         "ts_unlabelled_train",
         "dataset.format=uea_ts,dataset.train_path={I}/ts/Toy_TEST.ts,dataset.test_path={I}/ts/Toy_TRAIN.ts",
         (r"Toy_TEST\.ts", r"@classLabel false, but training needs labels"),
+    ),
+    Case(
+        "ts_binary",
+        "dataset.format=uea_ts,dataset.train_path={I}/ts/Binary_TRAIN.ts,dataset.test_path={I}/ts/Toy_TEST.ts",
+        (r"Binary_TRAIN\.ts", r"is a binary file, not a \.ts text file"),
     ),
     Case(
         "ts_test_missing",
@@ -209,14 +283,87 @@ CASES = [
         (r"two_subjects\.csv", r"recording 'c01' has several subject ids"),
     ),
     Case(
-        "csv_id_with_slash",
-        "dataset.format=csv,dataset.csv.signals_path={I}/csv/slash.csv,dataset.csv.label_column=label",
-        (r"slash\.csv", r"recording_id 'ward/c02' is not a safe identifier"),
+        "csv_more_fields_than_header",
+        "dataset.format=csv,dataset.csv.signals_path={I}/csv/extra_field.csv,dataset.csv.label_column=label",
+        (r"extra_field\.csv", r"cannot be parsed as CSV: line 13 has 8 fields, the header 7"),
     ),
     Case(
         "csv_path_traversal",
         "dataset.format=csv,dataset.csv.signals_path={I}/csv/escape.csv,dataset.csv.label_column=label",
-        (r"escape\.csv", rf"recording_id '\.\./\.\./\.\./\.\./{ESCAPE}' is not a safe identifier"),
+        (r"escape\.csv", rf"recording_id '\.\./\.\./\.\./\.\./{ESCAPE}' climbs out of its folder"),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    name: str
+    params: str
+    warnings: tuple[str, ...]  # regexes, each matched by one WARNING line
+    check: Callable[[pd.DataFrame, dict], None]  # on the epoch table and the quality report
+
+
+def _names_made_safe(originals: set[str]) -> Callable[[pd.DataFrame, dict], None]:
+    def check(table: pd.DataFrame, report: dict) -> None:
+        assert all(SAFE_ID.match(r) for r in table["recording_id"].unique())
+        assert set(report["renamed_ids"].values()) == originals
+        assert set(report["renamed_ids"]) <= set(table["recording_id"]) | set(table["subject_id"])
+
+    return check
+
+
+def _ts_cases(n_train: int, n_test: int) -> Callable[[pd.DataFrame, dict], None]:
+    def check(table: pd.DataFrame, report: dict) -> None:
+        counts = table["source_split"].value_counts().to_dict()
+        assert counts == {"train": n_train, "test": n_test}, counts
+
+    return check
+
+
+AEON_DATA = Path(aeon.__file__).parent / "datasets" / "data"
+VOWELS = AEON_DATA / "JapaneseVowels"
+ACCEPTED = [
+    Accepted(
+        "edf_folder_and_file_names_with_spaces_and_non_ascii",
+        "dataset.format=edf,dataset.edf.path={I}/Schlaf Daten ü,splits.n_folds=2,"
+        "splits.test_subjects=[Nacht Müller]",
+        (
+            r"id\(s\) made safe for file names: 'Nacht Müller' -> 'Nacht-Muller-[0-9a-f]{8}'",
+            r"preprocessing\.filters\.eeg\.h_freq=45 Hz is at or above the Nyquist frequency of "
+            r".*\(25 Hz at 50 Hz\): no low-pass is applied to its eeg channels",
+        ),
+        _names_made_safe({"Nacht Müller", "睡眠 記録", "night one"}),
+    ),
+    Accepted(
+        "csv_ids_with_slash_and_non_ascii_in_windows_1252",
+        "dataset.format=csv,dataset.csv.signals_path={I}/csv/names_cp1252.csv,"
+        "dataset.csv.label_column=label,splits.n_folds=2,splits.n_test_subjects=1",
+        (
+            r"names_cp1252\.csv: not UTF-8; read as Windows-1252",
+            r"'ward/c02' -> 'ward-c02-[0-9a-f]{8}'",
+        ),
+        _names_made_safe({"Jürgen", "ward/c02", "Gang Müller"}),
+    ),
+    Accepted(
+        "ts_tab_header_ragged_same_stem_absurd_rate",
+        "dataset.format=uea_ts,dataset.train_path={I}/ts_same/Sakkade ä.ts,"
+        "dataset.test_path={I}/ts_same/Sakkade ä.TS,dataset.sfreq=1000000",
+        (
+            r"Sakkade ä\.ts: 8 of 12 train cases \(40\.\.64 points\) resampled to 50 points",
+            r"Sakkade ä\.TS: 4 of 6 test cases \(30\.\.64 points\) resampled to 50 points",
+            r"have the same stem 'Sakkade ä'",
+            r"Sakkade ä\.TS: 2 of 6 test cases are identical to training cases",
+            r"dataset\.sfreq: a sampling rate of 1e\+06 Hz is outside 0\.1 Hz\.\.100 kHz",
+            r"id\(s\) made safe for file names: 'Sakkade ä_train_00000' -> 'Sakkade-a_train",
+        ),
+        _ts_cases(12, 6),
+    ),
+    Accepted(
+        "aeon_japanese_vowels_unequal_length",
+        f"dataset.format=uea_ts,dataset.train_path={VOWELS}/JapaneseVowels_TRAIN.ts,"
+        f"dataset.test_path={VOWELS}/JapaneseVowels_TEST.ts",
+        (r"JapaneseVowels_TRAIN\.ts: 229 of 270 train cases \(7\.\.26 points\) resampled",),
+        _ts_cases(270, 370),
     ),
 ]
 
@@ -271,15 +418,25 @@ def _csv_table(rng, n_recordings=4, seconds=120, fs=25):
     return pd.concat(frames, ignore_index=True)
 
 
-def _ts(path, n_cases, lengths=None, classes=("left", "right", "up"), labels=True, rows=None):
-    rng = np.random.default_rng(len(path.name))
+def _ts(
+    path,
+    n_cases,
+    lengths=None,
+    classes=("left", "right", "up"),
+    labels=True,
+    rows=None,
+    sep=" ",
+    seed=None,
+):
+    rng = np.random.default_rng(len(path.name) if seed is None else seed)
     lengths = lengths or [64] * n_cases
     header = [
-        "@problemName Toy",
-        "@univariate false",
-        "@dimensions 2",
-        f"@equalLength {str(len(set(lengths)) == 1).lower()}",
-        f"@classLabel {'true ' + ' '.join(classes) if labels else 'false'}",
+        "% written by test_bad_inputs (ARFF-style comment)",
+        f"@problemName{sep}Toy",
+        f"@univariate{sep}false",
+        f"@dimensions{sep}2",
+        f"@equalLength{sep}{str(len(set(lengths)) == 1).lower()}",
+        f"@classLabel{sep}{'true' + sep + sep.join(classes) if labels else 'false'}",
         "@data",
     ]
     cases = rows or [
@@ -329,6 +486,17 @@ def inputs(tmp_path_factory) -> Path:
         root, "edf_orphan", rng, lambda f: _hypnogram(f / "n09_hypnogram.csv", _stages(rng, 20))
     )
     _edf_folder(root, "edf_space", rng, lambda f: _edf(f / "night one.edf", rng))
+    _edf_folder(
+        root,
+        "edf_binary_hypnogram",
+        rng,
+        lambda f: (f / "n02-Hypnogram.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256))),
+    )
+    names = root / "Schlaf Daten ü"  # spaces and non-ASCII letters in folder and file names
+    names.mkdir()
+    for name in ("Nacht Müller", "睡眠 記録", "night one", "n04"):
+        _edf(names / f"{name}.edf", rng)
+        _hypnogram(names / f"{name}-Hypnogram.csv", _stages(rng, 20))
 
     # HDF5: 4 subjects x 12 epochs of 2 meta columns + 300 samples
     (root / "h5").mkdir()
@@ -340,6 +508,10 @@ def inputs(tmp_path_factory) -> Path:
             matrix[spoil] = np.nan
         with h5py.File(root / "h5" / f"{name}.h5", "w") as h:
             h.create_dataset("features", data=matrix)
+    with h5py.File(root / "h5" / "strings.h5", "w") as h:
+        h.create_dataset(
+            "features", data=data.astype(str).astype(object), dtype=h5py.string_dtype()
+        )
     pd.DataFrame({"stage": np.tile([0, 1, 2], 16)}).to_csv(root / "h5" / "labels.csv", index=False)
     pd.DataFrame({"stage": np.tile([0, 1], 5)}).to_csv(
         root / "h5" / "short_labels.csv", index=False
@@ -362,6 +534,14 @@ def inputs(tmp_path_factory) -> Path:
         12,
         rows=cases[:2] + [cases[2].replace(",", ",?,", 1)] + cases[3:],
     )
+    (root / "ts" / "Binary_TRAIN.ts").write_bytes(b"@problemName Toy\n\x00\x01" + bytes(range(256)))
+    # one folder, one stem: tab-separated header, ragged cases, 2 test cases copied from training
+    (root / "ts_same").mkdir()
+    train = _ts(root / "ts_same" / "Sakkade ä.ts", 12, lengths=[64, 40, 50] * 4, sep="\t")
+    test = _ts(root / "ts_same" / "Sakkade ä.TS", 4, lengths=[64, 30] * 2, seed=7)
+    _ts(
+        root / "ts_same" / "Sakkade ä.TS", 6, lengths=[64, 30] * 3, rows=test + [train[2], train[5]]
+    )
 
     # CSV: 4 recordings of 2 min at 25 Hz, accelerometer in g, labels rest/walk
     (root / "csv").mkdir()
@@ -379,13 +559,19 @@ def inputs(tmp_path_factory) -> Path:
             label=np.select([t.label == "rest", t.recording_id == "c02"], ["W", "Deep"], "N2")
         ),
         "two_subjects": lambda t: t.assign(subject_id=t.subject_id.where(t.index != 10, "s99")),
-        "slash": lambda t: t.assign(recording_id=t.recording_id.replace("c02", "ward/c02")),
         "escape": lambda t: t.assign(
             recording_id=t.recording_id.replace("c03", f"../../../../{ESCAPE}")
         ),
     }
     for name, spoil in spoiled.items():
         spoil(clean.copy()).to_csv(root / "csv" / f"{name}.csv", index=False)
+    lines = (root / "csv" / "clean.csv").read_text().splitlines()
+    lines[12] += ",1.0"  # line 13 has one field more than the header
+    (root / "csv" / "extra_field.csv").write_text("\n".join(lines) + "\n")
+    names = {"c01": "Jürgen", "c02": "ward/c02", "c03": "Gang Müller"}
+    clean.assign(recording_id=clean.recording_id.replace(names)).to_csv(
+        root / "csv" / "names_cp1252.csv", index=False, encoding="cp1252"
+    )
     pd.DataFrame(
         {
             "recording_id": ["c01", "c02"],
@@ -413,10 +599,11 @@ class CliProject(KedroProject):
         super().__init__(path)
         self.results: dict[str, subprocess.CompletedProcess] = {}
 
-    def kedro_run(self, params: str) -> subprocess.CompletedProcess:
+    def kedro_run(self, params: str, columns: int = 200) -> subprocess.CompletedProcess:
+        """The run's output; log lines wrap at ``columns`` (wide: one line per message)."""
         if params not in self.results:
             env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-            env.update(COLUMNS="200", PYTHONWARNINGS="ignore")
+            env.update(COLUMNS=str(columns), PYTHONWARNINGS="ignore")
             kedro = Path(sys.executable).with_name("kedro")
             self.results[params] = subprocess.run(
                 [str(kedro), "run", "--pipelines", "data_engineering", "--params", params],
@@ -465,8 +652,56 @@ def test_a_path_traversal_id_writes_nothing_outside_the_project(project, inputs)
     assert _data_digest(project.path) == project.baseline
 
 
-def test_the_corpus_spans_every_format_and_the_parameters():
-    """At least 30 cases; each format and the parameters have several."""
+@pytest.fixture(scope="module")
+def accepting(tmp_path_factory) -> CliProject:
+    """A project for inputs that must be accepted (its data/ is overwritten run after run)."""
+    return CliProject(tmp_path_factory.mktemp("accepting") / "project")
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=[case.name for case in ACCEPTED])
+def test_valid_or_repairable_input_is_accepted_and_the_changes_are_named(accepting, inputs, case):
+    result = accepting.kedro_run(case.params.replace("{I}", str(inputs)), columns=2000)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Traceback" not in result.stdout
+    warned = [line for line in result.stdout.splitlines() if re.search(r"\bWARNING\b", line[:40])]
+    for pattern in case.warnings:
+        assert any(re.search(pattern, line) for line in warned), f"{pattern!r} in no warning:\n" + (
+            "\n".join(warned)
+        )
+    catalog = accepting.catalog()
+    case.check(catalog.load("epoch_table"), catalog.load("data_quality_report"))
+
+
+def test_every_aeon_classification_set_is_read(caplog):
+    """aeon's shipped .ts classification sets (``%`` comments, unequal lengths, one case
+    repeated between train and test) are read, not refused; regression sets are named as such."""
+    from epochstack.errors import InputDataError
+    from epochstack.io.uea import read_uea_pair
+
+    pairs = [
+        (train, train.with_name(train.name.replace("_TRAIN", "_TEST")))
+        for train in sorted(AEON_DATA.glob("*/*_TRAIN.ts"))
+    ]
+    read, regression = [], []
+    for train, test in pairs:
+        if not test.exists():
+            continue
+        if "@targetlabel true" in train.read_text().lower():
+            with pytest.raises(InputDataError, match="regression problem"):
+                read_uea_pair(train, test)
+            regression.append(train.stem)
+            continue
+        cases = read_uea_pair(train, test)
+        assert {c.source_split for c in cases} == {"train", "test"}
+        read.append(train.stem)
+    assert {"JapaneseVowels_TRAIN", "UnitTest_TRAIN", "BasicMotions_TRAIN"} <= set(read)
+    assert len(read) >= 10 and regression
+
+
+def test_the_corpus_spans_every_format_and_every_class():
+    """At least 30 refused cases; each format, the parameters and the physical parameters have
+    several; accepted cases cover names, encodings, .ts headers and aeon's data."""
     kinds = [case.name.split("_")[0] for case in CASES]
     assert len(CASES) >= 30
-    assert all(kinds.count(kind) >= 2 for kind in ("param", "synthetic", "edf", "h5", "ts", "csv"))
+    assert all(kinds.count(kind) >= 2 for kind in ("param", "physical", "edf", "h5", "ts", "csv"))
+    assert {case.name.split("_")[0] for case in ACCEPTED} >= {"edf", "csv", "ts", "aeon"}

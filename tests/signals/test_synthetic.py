@@ -171,3 +171,14 @@ def test_too_short_or_too_slow_is_rejected():
         generate_sleep_recording(0, hours=0.01)
     with pytest.raises(ValueError, match="sfreq"):
         generate_sleep_recording(0, hours=1.0, sfreq=20.0)
+
+
+@pytest.mark.parametrize(
+    ("task", "hours", "sfreq"), [("sleep", 0.24, 128.0), ("seizure", 0.2013, 33.0)]
+)
+def test_the_header_tells_what_will_be_generated(task, hours, sfreq):
+    (source,) = synthetic_recordings(task, 1, hours, sfreq, seed=1).values()
+    recording = source()
+    header = source.header  # checked before any recording is generated
+    assert (header.n_samples, header.sfreq) == (recording.n_samples, recording.sfreq)
+    assert list(header.channel_types) == recording.channel_types

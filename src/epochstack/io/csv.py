@@ -17,6 +17,7 @@ import pandas as pd
 from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
 from epochstack.io.labels import check_annotation_rows
+from epochstack.io.tables import read_csv_table
 from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
 logger = logging.getLogger(__name__)
@@ -149,12 +150,7 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
         raise InputDataError(
             path, f"{what} file not found.", f"set dataset.csv.{what}_path to an existing CSV."
         )
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError as error:
-        raise InputDataError(
-            path, "empty file.", "write a header line and one row per sample/event."
-        ) from error
+    table = read_csv_table(path, f"{what} CSV")
     if table.empty:
         raise InputDataError(path, "no data rows under the header.", "add the rows.")
     return table

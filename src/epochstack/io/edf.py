@@ -33,7 +33,8 @@ from epochstack.io.labels import (
     normalise_stage,
     unknown_stage_names,
 )
-from epochstack.signals.recording import EVENT_COLUMNS, Recording
+from epochstack.io.tables import read_csv_table
+from epochstack.signals.recording import EVENT_COLUMNS, Header, LazyRecording, Recording
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def read_edf_recordings(
     """Find the EDF/BDF recordings of a folder; return one lazy loader per recording id.
 
     Headers are checked now (channels, sampling rate, hypnogram pairing, subject id), so a bad
-    folder fails before any signal is read. Each loader is a picklable ``functools.partial``.
+    folder fails before any signal is read. Each loader is a picklable ``LazyRecording``.
     ``wake_margin_min`` (e.g. 30) crops each recording to its sleep period and that many
     minutes of the epochs around it (Sleep-EDF's day-long files); ``None`` keeps everything.
     """
@@ -123,23 +124,26 @@ def read_edf_recordings(
                 f"two files give the recording id {recording_id!r}.",
                 "keep one file per recording in the folder.",
             )
-        _check_header(path, channels, expected_sfreq)
+        header = _check_header(path, channels, expected_sfreq, label_epoch_s)
         _warn_if_truncated(path)
         label_source, label_kind = _choose_hypnogram(
             path, hypnogram, hypnogram_of.get(path), csv_hypnogram_of.get(path)
         )
         if label_source is not None:
             _check_hypnogram_file(label_source, label_kind)
-        loaders[recording_id] = partial(
-            load_edf_recording,
-            path,
-            recording_id=recording_id,
-            subject_id=_subject_id(path, subject_regex, subject_pattern),
-            channels=channels,
-            hypnogram_path=label_source,
-            hypnogram_kind=label_kind,
-            label_epoch_s=label_epoch_s,
-            wake_margin_min=wake_margin_min,
+        loaders[recording_id] = LazyRecording(
+            partial(
+                load_edf_recording,
+                path,
+                recording_id=recording_id,
+                subject_id=_subject_id(path, subject_regex, subject_pattern),
+                channels=channels,
+                hypnogram_path=label_source,
+                hypnogram_kind=label_kind,
+                label_epoch_s=label_epoch_s,
+                wake_margin_min=wake_margin_min,
+            ),
+            header,
         )
     return loaders
 
@@ -407,14 +411,32 @@ def _read_raw(path: Path, channels: list[str] | None, *, preload: bool) -> mne.i
                 f"channel(s) {missing} not in the file; available: {available}.",
                 "set dataset.channels to names from the available list (or null for all).",
             )
-    raw = reader(path, include=channels, preload=preload, verbose="error")
+    try:
+        raw = reader(path, include=channels, preload=preload, verbose="error")
+    except Exception as error:  # MNE raises many types for broken data records
+        raise InputDataError(
+            path,
+            f"cannot read the EDF/BDF signals ({type(error).__name__}: {error}).",
+            "check the file is a complete EDF/BDF file (copy or export it again) or remove it.",
+        ) from error
     if raw.n_times == 0:
         raise InputDataError(path, "the file holds no samples.", "remove it or re-export it.")
     return raw
 
 
-def _check_header(path: Path, channels: list[str] | None, expected_sfreq: float | None) -> None:
+def _check_header(
+    path: Path, channels: list[str] | None, expected_sfreq: float | None, label_epoch_s: float
+) -> Header:
+    """The file's header, checked: channels, rate, a hypnogram epoch of at least one sample."""
     raw = _read_raw(path, channels, preload=False)
+    sfreq = float(raw.info["sfreq"])
+    if label_epoch_s * sfreq < 1:
+        raise InputDataError(
+            "dataset.edf.label_epoch_s",
+            f"a hypnogram epoch of {label_epoch_s:g} s is shorter than one sample of "
+            f"{path.name} ({sfreq:g} Hz).",
+            "set it to the scoring epoch of the hypnograms (30 s for AASM, 4 or 10 s in rodents).",
+        )
     if expected_sfreq is not None and not np.isclose(raw.info["sfreq"], expected_sfreq):
         raise InputDataError(
             path,
@@ -430,6 +452,8 @@ def _check_header(path: Path, channels: list[str] | None, expected_sfreq: float 
             sorted(set(slow.values())),
             raw.info["sfreq"],
         )
+    types = tuple(channel_type(name, raw._orig_units.get(name, "")) for name in raw.ch_names)
+    return Header(str(path), sfreq, len(raw.ch_names), int(raw.n_times), types)
 
 
 def _warn_if_truncated(path: Path) -> None:
@@ -675,12 +699,7 @@ def _read_hypnogram_edf(path: Path) -> pd.DataFrame:
 
 
 def _read_hypnogram_csv(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError as error:
-        raise InputDataError(
-            path, "hypnogram CSV is empty.", "write columns onset, duration, label."
-        ) from error
+    table = read_csv_table(path, "hypnogram CSV")
     table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in ("onset", "duration", "label") if c not in table.columns]
     if missing:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
+from epochstack.io.tables import read_csv_table
 from epochstack.signals.preprocessing import channel_indices
 from epochstack.signals.recording import EpochedRecording
 
@@ -57,28 +58,23 @@ def read_h5_epochs(
         raise InputDataError(
             x_path, f"not a readable HDF5 file ({error}).", "check the path and the file."
         ) from error
-    with h5_file:
-        matrix = _epoch_matrix(x_path, h5_file, dataset_key, n_meta_columns, subject_column)
-        n_rows = matrix.shape[0]
-        labels = None if y_path is None else read_epoch_labels(Path(y_path), n_rows, label_column)
-        subjects = _subject_ids(x_path, matrix[:, subject_column], subject_column)
-        order = list(dict.fromkeys(subjects))  # subjects in order of first appearance
-        rows_of = {s: np.flatnonzero(subjects == s) for s in order}
-        n_times = matrix.shape[1] - n_meta_columns
-        epochs_of = {
-            s: np.empty((len(rows), 1, n_times), dtype=np.float32) for s, rows in rows_of.items()
-        }
-        row_in_subject = np.empty(n_rows, dtype=np.int64)
-        for rows in rows_of.values():
-            row_in_subject[rows] = np.arange(len(rows))
-        for start in range(0, n_rows, ROWS_PER_CHUNK):
-            stop = min(start + ROWS_PER_CHUNK, n_rows)
-            chunk = matrix[start:stop, n_meta_columns:]
-            chunk_subjects = subjects[start:stop]
-            _check_finite(x_path, chunk, start, chunk_subjects, n_meta_columns)
-            for subject in dict.fromkeys(chunk_subjects):
-                in_chunk = np.flatnonzero(chunk_subjects == subject)
-                epochs_of[subject][row_in_subject[start + in_chunk], 0] = chunk[in_chunk]
+    try:
+        with h5_file:
+            matrix = _epoch_matrix(x_path, h5_file, dataset_key, n_meta_columns, subject_column)
+            n_rows, n_times = matrix.shape[0], matrix.shape[1] - n_meta_columns
+            labels = (
+                None if y_path is None else read_epoch_labels(Path(y_path), n_rows, label_column)
+            )
+            subjects = _subject_ids(x_path, matrix[:, subject_column], subject_column)
+            rows_of = {s: np.flatnonzero(subjects == s) for s in dict.fromkeys(subjects)}
+            epochs_of = _epochs_by_subject(x_path, matrix, subjects, rows_of, n_meta_columns)
+    except (OSError, KeyError, RuntimeError) as error:  # h5py's errors while reading the data
+        raise InputDataError(
+            x_path,
+            f"cannot read dataset {dataset_key!r} ({error}).",
+            "check the file is complete (copy it again) and written with standard filters.",
+        ) from error
+    order = list(rows_of)  # subjects in order of first appearance
 
     rate = 1.0 if sfreq is None else float(sfreq)
     logger.info(
@@ -99,18 +95,39 @@ def read_h5_epochs(
     ]
 
 
+def _epochs_by_subject(
+    x_path: Path,
+    matrix: h5py.Dataset,
+    subjects: np.ndarray,
+    rows_of: dict[str, np.ndarray],
+    n_meta_columns: int,
+) -> dict[str, np.ndarray]:
+    """Each subject's rows as float32 ``(n_epochs, 1, n_times)``, read in row chunks."""
+    n_rows, n_times = matrix.shape[0], matrix.shape[1] - n_meta_columns
+    epochs_of = {
+        s: np.empty((len(rows), 1, n_times), dtype=np.float32) for s, rows in rows_of.items()
+    }
+    row_in_subject = np.empty(n_rows, dtype=np.int64)
+    for rows in rows_of.values():
+        row_in_subject[rows] = np.arange(len(rows))
+    for start in range(0, n_rows, ROWS_PER_CHUNK):
+        stop = min(start + ROWS_PER_CHUNK, n_rows)
+        chunk = matrix[start:stop, n_meta_columns:]
+        chunk_subjects = subjects[start:stop]
+        _check_finite(x_path, chunk, start, chunk_subjects, n_meta_columns)
+        for subject in dict.fromkeys(chunk_subjects):
+            in_chunk = np.flatnonzero(chunk_subjects == subject)
+            epochs_of[subject][row_in_subject[start + in_chunk], 0] = chunk[in_chunk]
+    return epochs_of
+
+
 def read_epoch_labels(y_path: Path, n_rows: int, label_column: str | None = None) -> np.ndarray:
     """Labels CSV, one row per epoch: the named column or the last one, as strings (None = missing)."""
     if not y_path.is_file():
         raise InputDataError(
             y_path, "labels file not found.", "set dataset.h5.y_path to the labels CSV."
         )
-    try:
-        table = pd.read_csv(y_path)
-    except pd.errors.EmptyDataError as error:
-        raise InputDataError(
-            y_path, "labels file is empty.", "write a header and one row per epoch."
-        ) from error
+    table = read_csv_table(y_path, "labels CSV")
     if label_column is None:
         label_column = table.columns[-1]
     if label_column not in table.columns:
@@ -154,6 +171,12 @@ def _epoch_matrix(
             "set dataset.h5.dataset_key to one of them.",
         )
     matrix = h5_file[dataset_key]
+    if matrix.dtype.kind not in "biuf":
+        raise InputDataError(
+            x_path,
+            f"dataset {dataset_key!r} holds {matrix.dtype} values, not numbers.",
+            "store the epochs as a numeric (float) matrix.",
+        )
     if matrix.ndim != 2 or matrix.shape[0] == 0:
         raise InputDataError(
             x_path,

@@ -1,10 +1,11 @@
 """UEA/UCR ``.ts`` time-series classification files (one case = one epoch).
 
 The parser is written by hand: aeon's ``load_from_ts_file`` reads the format too, but its
-errors name neither the line nor a fix, and the format is small: ``#`` comments, ``@tag value``
-header lines, ``@data``, then one case per line, dimensions separated by ``:``, values by ``,``,
-the class label last. Unequal-length cases (``@equalLength false``) are brought to one length
-with aeon's ``Resizer`` / ``Padder`` / ``Truncator`` (``dataset.uea.unequal_length``).
+errors name neither the line nor a fix, and the format is small: ``#`` (or ARFF's ``%``)
+comments, ``@tag value`` header lines (space or tab), ``@data``, then one case per line,
+dimensions separated by ``:``, values by ``,``, the class label last. Unequal-length cases
+(``@equalLength false``) are brought to one length with aeon's ``Resizer`` / ``Padder`` /
+``Truncator`` (``dataset.uea.unequal_length``); a warning says how many and how.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from epochstack.errors import InputDataError
+from epochstack.io.tables import check_text_file
 from epochstack.signals.preprocessing import channel_indices
 from epochstack.signals.recording import EpochedRecording
 
@@ -51,7 +53,7 @@ def read_uea_pair(
         train_path, split="train", sfreq=sfreq, channels=channels, unequal_length=unequal_length
     )
     length = train[0].epochs.shape[2]
-    return train + read_uea_ts(
+    test = read_uea_ts(
         test_path,
         split="test",
         sfreq=sfreq,
@@ -59,6 +61,36 @@ def read_uea_pair(
         unequal_length=unequal_length,
         length=length,
     )
+    _warn_on_pairing(train_path, test_path, train, test)
+    return train + test
+
+
+def _warn_on_pairing(
+    train_path: Path, test_path: Path, train: list[EpochedRecording], test: list[EpochedRecording]
+) -> None:
+    """Warn when nothing but the parameters tells the train file from the test file (one
+    stem, no ``_TRAIN``/``_TEST``), and when test cases repeat training cases exactly."""
+    if train_path.stem.lower() == test_path.stem.lower():
+        logger.warning(
+            "dataset.train_path %s and dataset.test_path %s have the same stem %r: the cases "
+            "are told apart by split only (%s, %s); check that the second is the held-out set.",
+            train_path,
+            test_path,
+            train_path.stem,
+            train[0].recording_id,
+            test[0].recording_id,
+        )
+    seen = {case.epochs.tobytes() for case in train}
+    repeated = sum(case.epochs.tobytes() in seen for case in test)
+    if repeated:
+        logger.warning(
+            "%s: %d of %d test cases are identical to training cases of %s; the held-out "
+            "scores count them as unseen.",
+            test_path,
+            repeated,
+            len(test),
+            train_path,
+        )
 
 
 def read_uea_ts(
@@ -96,7 +128,8 @@ def read_uea_ts(
         raise InputDataError(
             path, "file not found.", "set dataset.train_path/test_path to existing .ts files."
         )
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    check_text_file(path, ".ts", "set dataset.train_path/test_path to existing .ts files.")
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     header, data_lines, data_line_no = _split_header(path, lines)
     has_labels, classes = _class_labels(path, header)
     if split == "train" and not has_labels:
@@ -195,7 +228,7 @@ def _equal_length(
         "pad": "the longest training case",
         "truncate": "the shortest training case",
     }[policy]
-    logger.info(
+    logger.warning(
         "%s: %d of %d %s cases (%d..%d points) %s to %d points, %s "
         "(dataset.uea.unequal_length=%s).",
         path,
@@ -228,7 +261,7 @@ def _split_header(path: Path, lines: list[str]) -> tuple[dict[str, str], list[st
     header: dict[str, str] = {}
     for i, raw_line in enumerate(lines):
         line = raw_line.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         if not line.startswith("@"):
             raise InputDataError(
@@ -236,7 +269,7 @@ def _split_header(path: Path, lines: list[str]) -> tuple[dict[str, str], list[st
                 f"line {i + 1} is data before the @data line.",
                 "add the header ending with @data before the cases.",
             )
-        tag, _, value = line[1:].partition(" ")
+        tag, _, value = re.sub(r"\s", " ", line[1:], count=1).partition(" ")  # space or tab
         tag = tag.lower()
         if tag == "data":
             numbered = [
@@ -259,6 +292,12 @@ def _split_header(path: Path, lines: list[str]) -> tuple[dict[str, str], list[st
 
 
 def _class_labels(path: Path, header: dict[str, str]) -> tuple[bool, list[str] | None]:
+    if "classlabel" not in header and header.get("targetlabel", "").lower() == "true":
+        raise InputDataError(
+            path,
+            "@targetLabel true: a regression problem (a number per case), not classes.",
+            "use a classification file ('@classLabel true <class> ...'); epochstack classifies.",
+        )
     if "classlabel" not in header:
         raise InputDataError(
             path,

@@ -5,7 +5,9 @@ Units: EEG/EOG/EMG in microvolts, accelerometer in g, heart rate in beats per mi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -81,3 +83,67 @@ class EpochedRecording:
     @property
     def n_epochs(self) -> int:
         return int(self.epochs.shape[0])
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a recording holds, known before its signals are read (checked before work starts).
+
+    ``n_samples`` counts the samples of the whole recording, or of one epoch when ``epoched``
+    (UEA cases, HDF5 rows). ``rate_parameter`` names the parameter that set ``sfreq`` (e.g.
+    ``dataset.sfreq``); ``None`` when the file itself gives the rate.
+    """
+
+    source: str
+    sfreq: float
+    n_channels: int
+    n_samples: int
+    channel_types: tuple[str, ...]
+    epoched: bool = False
+    n_epochs: int = 1
+    rate_parameter: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sfreq
+
+
+def header_of(recording: Recording | EpochedRecording, rate_parameter: str | None = None) -> Header:
+    """The header of a recording already in memory."""
+    if isinstance(recording, EpochedRecording):
+        n_epochs, n_channels, n_samples = recording.epochs.shape
+        epoched = True
+    else:
+        (n_channels, n_samples), n_epochs, epoched = recording.signals.shape, 1, False
+    return Header(
+        str(recording.source),
+        float(recording.sfreq),
+        int(n_channels),
+        int(n_samples),
+        tuple(recording.channel_types),
+        epoched,
+        int(n_epochs),
+        rate_parameter,
+    )
+
+
+@dataclass(frozen=True)
+class LazyRecording:
+    """A zero-argument loader (picklable) with the header of the recording it loads."""
+
+    load: Callable[[], Recording]
+    header: Header
+
+    def __call__(self) -> Recording:
+        return self.load()
+
+
+def known_header(source: Callable[[], object], rate_parameter: str | None = None) -> Header | None:
+    """The header of a :class:`LazyRecording`, or of a recording already in memory bound as the
+    only argument of a ``functools.partial``; ``None`` when the source cannot tell."""
+    if isinstance(source, LazyRecording):
+        return source.header
+    if isinstance(source, partial) and len(source.args) == 1 and not source.keywords:
+        if isinstance(source.args[0], Recording | EpochedRecording):
+            return header_of(source.args[0], rate_parameter)
+    return None

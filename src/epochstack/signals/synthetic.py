@@ -18,9 +18,10 @@ from collections.abc import Callable
 from functools import partial
 
 from epochstack.errors import ParameterError
-from epochstack.signals.recording import Recording
-from epochstack.signals.synthetic_seizure import generate_seizure_recording
-from epochstack.signals.synthetic_sleep import generate_sleep_recording
+from epochstack.signals.recording import Header, LazyRecording, Recording
+from epochstack.signals.synthetic_seizure import SEIZURE_CHANNEL_TYPES, generate_seizure_recording
+from epochstack.signals.synthetic_sleep import EPOCH_S as SLEEP_EPOCH_S
+from epochstack.signals.synthetic_sleep import SLEEP_CHANNEL_TYPES, generate_sleep_recording
 from epochstack.signals.synthetic_sleep_edf import write_sleep_edf_folder
 
 __all__ = [
@@ -36,6 +37,14 @@ TASKS: dict[str, tuple[Callable[..., Recording], float, str]] = {
     "sleep": (generate_sleep_recording, 100.0, "night-1"),
     "seizure": (generate_seizure_recording, 25.0, "day-1"),
 }
+_CHANNEL_TYPES = {"sleep": tuple(SLEEP_CHANNEL_TYPES), "seizure": tuple(SEIZURE_CHANNEL_TYPES)}
+
+
+def _duration_s(task: str, hours: float) -> float:
+    """The generated length: whole 30-s epochs (sleep) or whole seconds (seizure)."""
+    if task == "sleep":
+        return round(hours * 3600 / SLEEP_EPOCH_S) * SLEEP_EPOCH_S
+    return float(round(hours * 3600))
 
 
 def synthetic_recordings(
@@ -50,8 +59,9 @@ def synthetic_recordings(
 ) -> dict[str, Callable[[], Recording]]:
     """Lazy recordings: ``recording_id -> zero-arg callable`` generating that subject's data.
 
-    The callables are ``functools.partial`` objects of module-level functions, so they pickle
-    (joblib can run them in parallel) and nothing is generated until called. Subject ``i``
+    The callables are :class:`LazyRecording` objects of module-level functions (with the
+    header of what they generate), so they pickle (joblib can run them in parallel) and nothing
+    is generated until called. Subject ``i``
     (``sub-00i``, from 0) is the same whatever ``n_subjects`` is. ``sfreq=None`` takes the
     task's default rate (sleep 100 Hz, seizure 25 Hz). ``difficulty`` and ``population`` shape
     the sleep task (see :func:`generate_sleep_recording`); the seizure task has one of each.
@@ -79,9 +89,20 @@ def synthetic_recordings(
             f"{population!r} applies to the sleep task only.",
             "set it to null.",
         )
+    header = Header(
+        "synthetic",
+        rate,
+        len(_CHANNEL_TYPES[task]),
+        int(round(_duration_s(task, float(hours_per_subject)) * rate)),
+        _CHANNEL_TYPES[task],
+        rate_parameter="dataset.synthetic.sfreq" if sfreq else None,
+    )
     return {
-        f"sub-{i:03d}_{suffix}": partial(
-            generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed), **options
+        f"sub-{i:03d}_{suffix}": LazyRecording(
+            partial(
+                generate, i, hours=float(hours_per_subject), sfreq=rate, seed=int(seed), **options
+            ),
+            header,
         )
         for i in range(int(n_subjects))
     }

@@ -19,7 +19,7 @@ import pandas as pd
 
 from epochstack.errors import InputDataError
 from epochstack.execution import Executor
-from epochstack.ids import check_id
+from epochstack.ids import safe_id, safe_ids, warn_renamed
 from epochstack.io.csv import read_csv_recordings
 from epochstack.io.edf import read_edf_recordings
 from epochstack.io.h5 import read_h5_epochs
@@ -27,7 +27,8 @@ from epochstack.io.uea import read_uea_pair
 from epochstack.models.splits import assign_folds
 from epochstack.signals import preprocessing as pp
 from epochstack.signals.epoch_store import StagedEpochStore, new_staging_dir, stage_recording
-from epochstack.signals.recording import EpochedRecording, Recording
+from epochstack.signals.limits import check_against_data
+from epochstack.signals.recording import EpochedRecording, Recording, known_header
 from epochstack.signals.synthetic import synthetic_recordings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def sampling_rate_known(dataset: dict) -> bool:
 def ingest_recordings(dataset: dict) -> dict[str, RecordingSource]:
     """Recording sources by id, lazily read: ``dataset.format`` alone picks the reader."""
     fmt = dataset.get("format")
+    if fmt in ("synthetic", "edf") and dataset.get("sfreq") is not None:
+        logger.warning("dataset.sfreq is not used with dataset.format=%s (it has a rate).", fmt)
     if fmt == "synthetic":
         syn = dataset["synthetic"]
         return synthetic_recordings(
@@ -145,6 +148,7 @@ class RecordingSummary:
     rows: pd.DataFrame
     events: pd.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)  # safe id -> id as the source gave it
 
 
 def _epoch_one(
@@ -221,8 +225,11 @@ def _stage_one(
 ) -> RecordingSummary:
     """One worker task: epoch one recording, write its kept epochs to the staging folder."""
     rec, events = _epoch_one(source, channels, preprocessing, label_mapping)
-    recording_id = check_id(rec.recording_id, rec.source, "recording_id")
-    check_id(rec.subject_id, rec.source, "subject_id")
+    ids, renamed = safe_ids(rec.source, recording_id=rec.recording_id, subject_id=rec.subject_id)
+    rec.recording_id = recording_id = ids["recording_id"]
+    rec.subject_id = ids["subject_id"]
+    if renamed and not events.empty:
+        events = events.assign(**ids)
     unknown = (
         np.array([lab is None for lab in rec.labels])
         if rec.labels is not None
@@ -250,6 +257,7 @@ def _stage_one(
         _table_rows(rec, keep),
         events,
         {"unknown_label": int(unknown.sum()), "artefact": int(drop_artefact.sum())},
+        renamed,
     )
 
 
@@ -320,9 +328,19 @@ def epoch_recordings(
             "no recordings found.",
             "check the dataset paths.",
         )
+    for recording_id, source in recordings.items():  # a '../' id is refused before any work
+        safe_id(recording_id, getattr(known_header(source), "source", recording_id), "recording_id")
     known_rate = sampling_rate_known(dataset)
     if not known_rate:
         preprocessing = _without_rate(preprocessing)
+    rate_parameter = "dataset.sfreq" if dataset.get("sfreq") is not None else None
+    headers = [known_header(source, rate_parameter) for source in recordings.values()]
+    check_against_data(
+        [h for h in headers if h is not None],
+        preprocessing,
+        staging_dir,
+        n_parallel=Executor.from_params(executor).workers_here(len(recordings)),
+    )
     staging = new_staging_dir(staging_dir)
     task = partial(
         _stage_one,
@@ -391,6 +409,10 @@ def _assemble(summaries: list[RecordingSummary], dataset: dict, staging: Path, k
         "sfreq_known": known_rate,
         "channel_names": list(first.channel_names),
     }
+    renamed = {new: old for s in summaries for new, old in s.renamed.items()}
+    if renamed:
+        report["renamed_ids"] = renamed
+        warn_renamed(renamed, "data_quality_report.renamed_ids")
     logger.info(
         "Kept %d of %d epochs from %d recordings; excluded %s; %d flagged as artefacts (kept).",
         len(table),
@@ -436,7 +458,11 @@ def make_folds(epoch_table: pd.DataFrame, splits: dict) -> pd.DataFrame:
         epoch_table,
         method=splits["method"],
         n_folds=splits["n_folds"],
-        test_subjects=splits.get("test_subjects"),
+        test_subjects=[
+            safe_id(subject, "splits.test_subjects", "subject_id")
+            for subject in splits.get("test_subjects") or []
+        ]
+        or None,
         n_test_subjects=splits.get("n_test_subjects", 0),
         seed=splits["seed"],
     )
