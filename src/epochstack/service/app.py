@@ -31,14 +31,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 import epochstack
 from epochstack.errors import InputDataError
+from epochstack.io.edf import channel_type, write_edf
 from epochstack.service.model import ServedModel
 from epochstack.service.uploads import UPLOAD_FORMATS, UnsupportedFormat, label_file, safe_file_name
+from epochstack.serving import RECORDING, SUBJECT, TIME
+from epochstack.signals.recording import Recording
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +99,39 @@ class Gate:
             self._slots.release()
 
 
+def example_recording(example: pd.DataFrame) -> Recording:
+    """The first recording of an input example (the samples table of the MLflow Model)."""
+    first = example[example[RECORDING] == example[RECORDING].iloc[0]]
+    channels = [c for c in example.columns if c not in (TIME, RECORDING, SUBJECT)]
+    return Recording(
+        recording_id="input_example",
+        subject_id="input_example",
+        signals=first[channels].to_numpy(np.float32).T,
+        sfreq=float(1.0 / np.median(np.diff(first[TIME].to_numpy(float)))),
+        channel_names=channels,
+        channel_types=[channel_type(c) for c in channels],
+    )
+
+
 def warm_up(model: ServedModel, workdir: Path) -> float:
-    """Label the model's own input example once (as an uploaded CSV); returns the seconds."""
+    """Label the model's own input example once as an uploaded CSV and once as an EDF file (the
+    first EDF read costs seconds of imports), so that the first upload is as fast as the next;
+    returns the seconds."""
     if model.input_example is None:
         logger.warning("Model %s/%s has no input example: no warm-up.", model.name, model.version)
         return 0.0
     folder = Path(tempfile.mkdtemp(prefix="warm-up-", dir=workdir))
+    start = time.perf_counter()
     try:
-        start = time.perf_counter()
-        path = folder / "input_example.csv"
-        model.input_example.to_csv(path, index=False)
-        label_file(path, model)
-        return time.perf_counter() - start
+        model.input_example.to_csv(folder / "input_example.csv", index=False)
+        label_file(folder / "input_example.csv", model)
+        try:
+            label_file(write_edf(example_recording(model.input_example), folder / "ex.edf"), model)
+        except InputDataError as error:  # e.g. channel names longer than EDF's 16 characters
+            logger.warning("No EDF warm-up: %s", error)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return time.perf_counter() - start
 
 
 def _one_line(error: InputDataError, folder: Path) -> str:
@@ -115,20 +139,106 @@ def _one_line(error: InputDataError, folder: Path) -> str:
     return str(error).replace(f"{folder}/", "").replace(str(folder), "upload")
 
 
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> dict:
+    """200 once the model is loaded and warmed up."""
+    served = request.app.state.model
+    return {
+        "status": "ok",
+        "model": f"{served.name}/{served.version}",
+        **request.app.state.gate.state(),
+    }
+
+
+@router.get("/model")
+async def model_card(request: Request) -> dict:
+    """The model card and the service's limits."""
+    state = request.app.state
+    service = {
+        **state.gate.state(),
+        "max_upload_mb": state.settings.max_upload_mb,
+        "formats": {ext: kind for ext, (_, kind) in UPLOAD_FORMATS.items()},
+    }
+    return {**state.model.card, "service": service}
+
+
+@router.post("/predict", response_class=Response)
+async def predict(
+    request: Request,
+    file: Annotated[UploadFile, File(description="The recording: .edf .bdf .mat .h5 .csv")],
+    format: Annotated[Literal["csv", "json"], Query(description="csv or json")] = "csv",
+) -> Response:
+    """Label every epoch of the uploaded recording."""
+    state, ref = request.app.state, uuid.uuid4().hex[:8]
+    folder = Path(tempfile.mkdtemp(prefix=f"upload-{ref}-", dir=state.workdir))
+    try:
+        path = folder / safe_file_name(file.filename)
+        await anyio.to_thread.run_sync(_save, file, path)
+        start = time.perf_counter()
+        async with state.gate.slot():
+            table = await anyio.to_thread.run_sync(
+                label_file, path, state.model, state.settings.readers
+            )
+    except UnsupportedFormat as error:
+        raise HTTPException(415, _one_line(error, folder)) from None
+    except InputDataError as error:
+        logger.info("Refused upload %s: %s", ref, _one_line(error, folder))
+        raise HTTPException(422, _one_line(error, folder)) from None
+    except HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - logged with its traceback; the client gets a reference
+        logger.exception("Internal error labelling upload %s", ref)
+        raise HTTPException(
+            500, f"internal error labelling the recording (reference {ref} in the service log)."
+        ) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    logger.info(
+        "Labelled %s: %d epochs in %.2f s (%.1f ms/epoch).",
+        path.name,
+        len(table),
+        seconds,
+        1000 * seconds / max(len(table), 1),
+    )
+    headers = {"X-Model": f"{state.model.name}/{state.model.version}"}
+    if format == "json":
+        return JSONResponse(table.to_dict(orient="records"), headers=headers)
+    return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
+
+
+async def one_line_validation_error(request: Request, error: RequestValidationError):
+    """A malformed request (no ``file`` field, an unknown ``format``) as one line."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
+    return JSONResponse(
+        {
+            "detail": f"request: {problems}. Fix: POST the recording as multipart field 'file' "
+            "(curl -F file=@night.edf URL/predict), format csv or json."
+        },
+        status_code=422,
+    )
+
+
 def create_app(
     model: ServedModel | Callable[[], ServedModel], settings: ServiceSettings | None = None
 ) -> FastAPI:
     """The app serving ``model`` (or what ``model()`` loads at startup)."""
     settings = settings or ServiceSettings()
-    workdir = Path(settings.workdir or tempfile.gettempdir())
-    state: dict = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        workdir.mkdir(parents=True, exist_ok=True)
+        app.state.settings = settings
+        app.state.workdir = Path(settings.workdir or tempfile.gettempdir())
+        app.state.workdir.mkdir(parents=True, exist_ok=True)
         served = model if isinstance(model, ServedModel) else await anyio.to_thread.run_sync(model)
-        seconds = await anyio.to_thread.run_sync(warm_up, served, workdir)
-        state["model"], state["gate"] = served, Gate(settings.max_concurrent, settings.max_queue)
+        seconds = await anyio.to_thread.run_sync(warm_up, served, app.state.workdir)
+        app.state.model = served
+        app.state.gate = Gate(settings.max_concurrent, settings.max_queue)
         logger.info(
             "Serving %s/%s (warm-up %.1f s): labels %d recording(s) at once, %d may wait; "
             "uploads up to %g MB.",
@@ -148,78 +258,8 @@ def create_app(
         lifespan=lifespan,
         max_body_size=int(settings.max_upload_mb * 1024 * 1024),
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def one_line_validation_error(request: Request, error: RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        return JSONResponse(
-            {
-                "detail": f"request: {problems}. Fix: POST the recording as multipart field 'file' "
-                "(curl -F file=@night.edf URL/predict), format csv or json."
-            },
-            status_code=422,
-        )
-
-    @app.get("/health")
-    async def health() -> dict:
-        """200 once the model is loaded and warmed up."""
-        served = state["model"]
-        return {"status": "ok", "model": f"{served.name}/{served.version}", **state["gate"].state()}
-
-    @app.get("/model")
-    async def model_card() -> dict:
-        """The model card and the service's limits."""
-        service = {
-            **state["gate"].state(),
-            "max_upload_mb": settings.max_upload_mb,
-            "formats": {ext: kind for ext, (_, kind) in UPLOAD_FORMATS.items()},
-        }
-        return {**state["model"].card, "service": service}
-
-    @app.post("/predict", response_class=Response)
-    async def predict(
-        file: Annotated[UploadFile, File(description="The recording: .edf .bdf .mat .h5 .csv")],
-        format: Annotated[Literal["csv", "json"], Query(description="csv or json")] = "csv",
-    ) -> Response:
-        """Label every epoch of the uploaded recording."""
-        served, ref = state["model"], uuid.uuid4().hex[:8]
-        folder = Path(tempfile.mkdtemp(prefix=f"upload-{ref}-", dir=workdir))
-        try:
-            name = safe_file_name(file.filename)
-            path = folder / name
-            await anyio.to_thread.run_sync(_save, file, path)
-            start = time.perf_counter()
-            async with state["gate"].slot():
-                table = await anyio.to_thread.run_sync(label_file, path, served, settings.readers)
-            seconds = time.perf_counter() - start
-        except UnsupportedFormat as error:
-            raise HTTPException(415, _one_line(error, folder)) from None
-        except InputDataError as error:
-            logger.info("Refused upload %s: %s", ref, _one_line(error, folder))
-            raise HTTPException(422, _one_line(error, folder)) from None
-        except HTTPException:
-            raise
-        except Exception:  # noqa: BLE001 - logged with its traceback; the client gets a reference
-            logger.exception("Internal error labelling upload %s", ref)
-            raise HTTPException(
-                500, f"internal error labelling the recording (reference {ref} in the service log)."
-            ) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        logger.info(
-            "Labelled %s: %d epochs in %.2f s (%.1f ms/epoch).",
-            name,
-            len(table),
-            seconds,
-            1000 * seconds / max(len(table), 1),
-        )
-        headers = {"X-Model": f"{served.name}/{served.version}"}
-        if format == "json":
-            return JSONResponse(table.to_dict(orient="records"), headers=headers)
-        return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
-
+    app.add_exception_handler(RequestValidationError, one_line_validation_error)
+    app.include_router(router)
     return app
 
 
