@@ -113,11 +113,18 @@ def _project_settings(env: str | None) -> tuple[str, dict]:
     help="Uploads that may wait for a slot; more get 503.",
 )
 @click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="BLAS/OpenMP threads per recording being labelled.",
+)
+@click.option(
     "--root-path",
     default="",
     help="URL prefix when a reverse proxy serves the app under a path, e.g. /epochstack.",
 )
-def serve(model, host, port, env, max_upload_mb, max_concurrent, max_queue, root_path):
+def serve(model, host, port, env, max_upload_mb, max_concurrent, max_queue, threads, root_path):
     """Serve a registered model over HTTP: recordings in, labels out (docs/inference.md)."""
     import uvicorn
 
@@ -134,7 +141,7 @@ def serve(model, host, port, env, max_upload_mb, max_concurrent, max_queue, root
     except InputDataError as error:
         _report_bad_input(error)
     click.echo(f"Serving {model_uri} from {registry_uri} on http://{host}:{port} (docs: /docs).")
-    settings = ServiceSettings(max_upload_mb, max_concurrent, max_queue, readers=readers)
+    settings = ServiceSettings(max_upload_mb, max_concurrent, max_queue, threads, readers=readers)
     app = create_app(partial(load_served_model, model_uri, registry_uri), settings)
     uvicorn.run(
         app,
