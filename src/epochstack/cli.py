@@ -76,11 +76,14 @@ def _project_settings(env: str | None) -> tuple[str, dict]:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from epochstack.config import validate_parameters
+
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=env) as session:
         context = session.load_context()
         server = context.mlflow.server
         readers = (context.params.get("inference") or {}).get("dataset") or {}
+    validate_parameters({"inference": {"dataset": readers}})
     return server.mlflow_registry_uri or server.mlflow_tracking_uri, readers
 
 
