@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 import epochstack
 from epochstack.models.stacking import SingleModel
 from epochstack.serving import label_samples
+from tests.conftest import mlflow_store
 from tests.lifecycle.conftest import new_recording_samples
 
 pytestmark = pytest.mark.integration
@@ -29,9 +30,8 @@ NAME = "epochstack-sleep"
 def registry(trained):
     project, _ = trained
     uri = f"sqlite:///{project.path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(uri, uri)
+    with mlflow_store(uri):
+        yield MlflowClient(uri, uri)
 
 
 @pytest.fixture(scope="module")

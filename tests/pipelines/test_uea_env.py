@@ -93,16 +93,10 @@ def test_the_registered_model_reads_trials_and_answers_its_own_input_example(uea
     import numpy as np
 
     from epochstack.errors import InputDataError
+    from tests.conftest import mlflow_store
 
-    uri = f"sqlite:///{uea_run.path / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:  # other tests of this process keep their own store
+    with mlflow_store(f"sqlite:///{uea_run.path / 'mlflow.db'}"):
         model = mlflow.pyfunc.load_model("models:/epochstack-uea_ts/1")
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
     store = uea_run.catalog(FAST, env="uea").load("epoch_signals")
     example = model.input_example
     assert model.metadata.get_input_schema().input_names() == [

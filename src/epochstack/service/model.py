@@ -75,15 +75,16 @@ def resolve_model_uri(model: str | None, registry_uri: str) -> str:
 def load_served_model(model_uri: str, registry_uri: str) -> ServedModel:
     """Load a registered model version (``models:/<name>/<version>``) with its input example
     and card."""
-    mlflow.set_tracking_uri(registry_uri)
-    mlflow.set_registry_uri(registry_uri)
     match = MODEL_URI.match(model_uri)
     if match is None:
         raise InputDataError("--model", f"{model_uri!r} is not models:/<name>/<version>.")
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
-    wrapped = pyfunc.unwrap_python_model()
-    client = MlflowClient(registry_uri, registry_uri)
+    client = MlflowClient(registry_uri, registry_uri)  # no process-wide MLflow settings
     version = client.get_model_version(match["name"], match["version"])
+    location = client.get_model_version_download_uri(match["name"], match["version"])
+    pyfunc = mlflow.pyfunc.load_model(
+        mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=registry_uri)
+    )
+    wrapped = pyfunc.unwrap_python_model()
     card = model_card(
         match["name"],
         match["version"],
