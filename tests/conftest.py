@@ -40,6 +40,32 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@contextmanager
+def mlflow_store(uri: str):
+    """MLflow's tracking and registry URIs set to ``uri``, then restored, environment included.
+
+    ``mlflow.set_registry_uri`` also sets ``MLFLOW_REGISTRY_URI`` in the environment, and a
+    registry URI left there makes every later run of the process register its models there.
+    """
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_registry_uri(None)  # back to the environment, then the tracking URI
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @cache
 def mlflow_template_db() -> Path:
     """An empty MLflow SQLite database, made once per test process.
@@ -89,27 +115,22 @@ class KedroProject:
 
     @contextmanager
     def _inside(self):
-        """cwd and MLflow tracking URI of this project; no MLflow run left open afterwards.
+        """cwd and MLflow store of this project; no MLflow run left open afterwards.
 
         MLflow caches the tracking URI per process and kedro-mlflow leaves its run on the stack,
         so without this a second project in the same process would log into the first one's db.
         """
         import mlflow
 
-        cwd, uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+        cwd = os.getcwd()
         os.chdir(self.path)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{self.path / 'mlflow.db'}"
-        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         try:
-            yield
+            with mlflow_store(f"sqlite:///{self.path / 'mlflow.db'}"):
+                yield
         finally:
             while mlflow.active_run():
                 mlflow.end_run()
             os.chdir(cwd)
-            if uri is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 @pytest.fixture

@@ -70,6 +70,17 @@ class H5Params(_Strict):
     channel_name: str = "EEG"
 
 
+class MatParams(_Strict):
+    path: str | None = None
+    signals_variable: str = "signals"
+    sfreq_variable: str = "sfreq"
+    channels_variable: str = "channel_names"
+    labels_variable: str | None = "labels"
+    label_epoch_s: float = Field(30.0, gt=0)
+    label_codes: dict[int, str] | None = None
+    subject_pattern: str = r"^(SC4\d{2}|ST7\d{2}|sub-[^_.]+|[^_\-.]+)"
+
+
 class CsvParams(_Strict):
     signals_path: str | None = None
     events_path: str | None = None
@@ -81,7 +92,7 @@ class CsvParams(_Strict):
 
 
 class DatasetParams(_Strict):
-    format: Literal["synthetic", "edf", "h5", "uea_ts", "csv"] = "synthetic"
+    format: Literal["synthetic", "edf", "mat", "h5", "uea_ts", "csv"] = "synthetic"
     synthetic: SyntheticParams = SyntheticParams()
     label_mapping: Literal["three_class", "aasm", "none"] = "three_class"
     channels: list[str] | None = None
@@ -90,6 +101,7 @@ class DatasetParams(_Strict):
     test_path: str | None = None
     uea: UeaParams = UeaParams()
     edf: EdfParams = EdfParams()
+    mat: MatParams = MatParams()
     h5: H5Params = H5Params()
     csv: CsvParams = CsvParams()
 

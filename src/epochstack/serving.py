@@ -4,11 +4,13 @@
 base model it reads, deep networks included) and the stacking manifest. ``predict`` takes the
 CSV input format as a table (``time``, one column per training channel, ``recording_id``,
 ``subject_id``; several recordings may share it) and runs the inference pipeline's own code
-(:func:`epochstack.pipelines.inference.nodes.label_recordings`): the training preprocessing and
-epoching, the training features, the base models, the stack. It returns ``epoch_id,
-recording_id, t_start_s, label, proba_<class>...``.
+(:func:`epochstack.inference.label_recordings`): the training preprocessing and epoching, the
+training features, the base models, the stack. It returns ``epoch_id, recording_id, t_start_s,
+label, proba_<class>...``. A model trained on trials (UEA ``.ts``, HDF5 epochs) reads trials:
+one recording id per trial, of the training trial length.
 
-:func:`log_serving_model` logs it with a signature, an input example and pinned requirements
+:func:`log_serving_model` logs it with a signature, an input example made of the training
+epochs (two epochs of a training recording, or two training trials) and pinned requirements
 (``epochstack==<version>`` and its dependencies at their installed versions), registers it,
 and logs each deep network of the stack through MLflow's ONNX flavour (weights only).
 """
@@ -30,9 +32,9 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import epochstack
+from epochstack.inference import OUTPUT_COLUMNS, label_recordings, reads_trials
+from epochstack.io.recordings import read_recordings
 from epochstack.models.labels import proba_columns
-from epochstack.pipelines.data_engineering.nodes import ingest_recordings
-from epochstack.pipelines.inference.nodes import OUTPUT_COLUMNS, label_recordings
 from epochstack.signals.epoch_store import EpochStore
 from epochstack.tracking import task_name
 
@@ -71,7 +73,7 @@ def label_samples(
         dataset = samples_dataset(path)
         executor = {"backend": "local", "address": None, "n_workers": int(n_workers)}
         return label_recordings(
-            ingest_recordings(dataset), dataset, stacking_model, stacking_manifest, executor
+            read_recordings(dataset), dataset, stacking_model, stacking_manifest, executor
         )
 
 
@@ -117,16 +119,25 @@ def model_signature(channel_names: list[str], classes: list[str]) -> ModelSignat
     return ModelSignature(inputs, outputs, ParamSchema([ParamSpec("n_workers", "long", 1)]))
 
 
-def input_example(store: EpochStore, n_epochs: int = 2) -> pd.DataFrame:
-    """A short recording in the input format: the first epochs of the first training recording."""
-    recording = store.recording_ids[0]
-    signals = np.concatenate(
-        list(np.asarray(store[recording][:n_epochs], dtype=np.float64)), axis=-1
-    )
-    example = pd.DataFrame(signals.T, columns=store.channel_names)
-    example.insert(0, TIME, np.arange(signals.shape[1]) / store.sfreq)
-    example[RECORDING], example[SUBJECT] = "example-recording", "example-subject"
-    return example
+def input_example(store: EpochStore, trials: bool = False, n_epochs: int = 2) -> pd.DataFrame:
+    """A short input in the input format, from the training epochs: the first ``n_epochs``
+    epochs of the first training recording as one recording, or (``trials``) the first epoch
+    of each of the first ``n_epochs`` training recordings, one recording id per trial."""
+    if trials:
+        parts = [
+            (f"example-trial-{i + 1}", np.asarray(store[recording][0], dtype=np.float64))
+            for i, recording in enumerate(store.recording_ids[:n_epochs])
+        ]
+    else:
+        epochs = np.asarray(store[store.recording_ids[0]][:n_epochs], dtype=np.float64)
+        parts = [("example-recording", np.concatenate(list(epochs), axis=-1))]
+    frames = []
+    for recording, signals in parts:
+        frame = pd.DataFrame(signals.T, columns=store.channel_names)
+        frame.insert(0, TIME, np.arange(signals.shape[1]) / store.sfreq)
+        frame[RECORDING], frame[SUBJECT] = recording, "example-subject"
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def pinned_requirements() -> list[str]:
@@ -206,7 +217,7 @@ def log_serving_model(
                 MANIFEST: str(folder / "manifest.json"),
             },
             signature=model_signature(epoch_signals.channel_names, stacking_manifest["classes"]),
-            input_example=input_example(epoch_signals),
+            input_example=input_example(epoch_signals, reads_trials(stacking_manifest)),
             pip_requirements=pinned_requirements(),
             registered_model_name=name,
             metadata={

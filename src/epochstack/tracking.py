@@ -37,6 +37,7 @@ DVC_EXP_NAME = "DVC_EXP_NAME"  # set by DVC for `dvc exp run`
 # Where each source format keeps its data (the MLflow input's source).
 SOURCE_PARAMETER = {
     "edf": ("edf", "path"),
+    "mat": ("mat", "path"),
     "csv": ("csv", "signals_path"),
     "h5": ("h5", "x_path"),
     "uea_ts": ("train_path",),

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 import epochstack
 from epochstack.models.stacking import SingleModel
 from epochstack.serving import label_samples
+from tests.conftest import mlflow_store
 from tests.lifecycle.conftest import new_recording_samples
 
 pytestmark = pytest.mark.integration
@@ -29,9 +30,8 @@ NAME = "epochstack-sleep"
 def registry(trained):
     project, _ = trained
     uri = f"sqlite:///{project.path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(uri, uri)
+    with mlflow_store(uri):
+        yield MlflowClient(uri, uri)
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +139,9 @@ def test_mlflow_models_predict_answers_for_a_csv_recording(trained, samples, tmp
 def test_a_stack_reading_the_deep_network_serves_its_probabilities(trained, samples, tmp_path):
     """With the stack choosing the network alone, served probabilities are the network's own
     (the saved model.pt read back, on the epochs of the new recording)."""
+    from epochstack.inference import epoch_new_recordings
+    from epochstack.io.recordings import read_recordings
     from epochstack.models.deep import predict_proba
-    from epochstack.pipelines.data_engineering.nodes import ingest_recordings
-    from epochstack.pipelines.inference.nodes import epoch_new_recordings
     from epochstack.serving import samples_dataset
 
     project, _ = trained
@@ -156,7 +156,7 @@ def test_a_stack_reading_the_deep_network_serves_its_probabilities(trained, samp
     table.to_csv(tmp_path / "new.csv", index=False)
     dataset = samples_dataset(tmp_path / "new.csv")
     staged, epochs = epoch_new_recordings(
-        ingest_recordings(dataset), dataset, manifest, {"backend": "local", "n_workers": 1}
+        read_recordings(dataset), dataset, manifest, {"backend": "local", "n_workers": 1}
     )
     try:
         expected = predict_proba(
@@ -165,6 +165,18 @@ def test_a_stack_reading_the_deep_network_serves_its_probabilities(trained, samp
     finally:
         staged.discard()
     np.testing.assert_allclose(served.filter(like="proba_").to_numpy(), expected, atol=1e-5)
+
+
+def test_the_registered_model_answers_its_own_input_example(trained, registry):
+    """Two epochs of a training recording, as samples: the registry's model labels both."""
+    project, _ = trained
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}/1")
+    example = model.input_example
+    n_times = project.catalog().load("epoch_signals").n_times
+    assert len(example) == 2 * n_times and example["recording_id"].nunique() == 1
+    served = model.predict(example)
+    assert list(served["epoch_id"]) == ["example-recording_000000", "example-recording_000001"]
+    np.testing.assert_allclose(served.filter(like="proba_").sum(axis=1), 1.0)
 
 
 def test_a_recording_without_the_training_channels_is_refused(trained, samples):

@@ -84,3 +84,30 @@ def test_report_says_trials_have_no_temporal_structure(uea_run):
     report = (uea_run.path / "data/08_reporting/report.md").read_text()
     assert "## Temporal structure\n\nNot evaluated" in report
     assert "Temporal smoothing" not in report and "HMM" not in report
+
+
+def test_the_registered_model_reads_trials_and_answers_its_own_input_example(uea_run):
+    """The MLflow Model of a uea run serves trials (one recording id per trial of the training
+    length), not 30-s windows of a sleep recording; its input example is two training trials."""
+    import mlflow
+    import numpy as np
+
+    from epochstack.errors import InputDataError
+    from tests.conftest import mlflow_store
+
+    with mlflow_store(f"sqlite:///{uea_run.path / 'mlflow.db'}"):
+        model = mlflow.pyfunc.load_model("models:/epochstack-uea_ts/1")
+    store = uea_run.catalog(FAST, env="uea").load("epoch_signals")
+    example = model.input_example
+    assert model.metadata.get_input_schema().input_names() == [
+        "time",
+        *store.channel_names,
+        "recording_id",
+        "subject_id",
+    ]
+    assert example.groupby("recording_id").size().tolist() == [store.n_times] * 2
+    served = model.predict(example)
+    assert list(served["recording_id"]) == ["example-trial-1", "example-trial-2"]
+    np.testing.assert_allclose(served.filter(like="proba_").sum(axis=1), 1.0)
+    with pytest.raises(InputDataError, match=f"not whole trials of the {store.n_times} samples"):
+        model.predict(example.iloc[:-1])

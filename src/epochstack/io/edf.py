@@ -136,7 +136,7 @@ def read_edf_recordings(
                 load_edf_recording,
                 path,
                 recording_id=recording_id,
-                subject_id=_subject_id(path, subject_regex, subject_pattern),
+                subject_id=subject_id_from_name(path, subject_regex, subject_pattern),
                 channels=channels,
                 hypnogram_path=label_source,
                 hypnogram_kind=label_kind,
@@ -532,12 +532,15 @@ def _recording_id(path: Path) -> str:
     return re.sub(r"[-_]PSG$", "", path.stem, flags=re.IGNORECASE)
 
 
-def _subject_id(path: Path, regex: re.Pattern, pattern: str) -> str:
+def subject_id_from_name(
+    path: Path, regex: re.Pattern, pattern: str, parameter: str = "dataset.edf.subject_pattern"
+) -> str:
+    """Group 1 of ``regex`` on the file name (an error naming the file and the pattern if none)."""
     match = regex.search(path.name)
     if match is None or not match.group(1):
         raise InputDataError(
             path,
-            f"file name does not match dataset.edf.subject_pattern {pattern!r}.",
+            f"file name does not match {parameter} {pattern!r}.",
             "set a regex whose group 1 is the subject id (files of one subject must share it).",
         )
     return match.group(1)

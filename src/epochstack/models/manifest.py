@@ -50,8 +50,12 @@ def build_manifest(
     stacking: dict,
     selected: str,
     protocol: str,
+    epochs: dict | None = None,
 ) -> dict:
-    """Everything inference checks, plus what a reader needs to reproduce the stack."""
+    """Everything inference checks, plus what a reader needs to reproduce the stack.
+
+    ``epochs`` describes what the model reads (:func:`epoch_shape` of the training epochs).
+    """
     return {
         "classes": list(stacking_model.classes),
         "base_model_order": stacking_model.base_model_order,
@@ -68,8 +72,20 @@ def build_manifest(
         "n_cv_epochs": int((folds["fold"] >= 0).sum()),
         "n_test_epochs": int((folds["fold"] < 0).sum()),
         "training": training,
+        "epochs": epochs,
         "parameters": stacking,
         "library_versions": library_versions(),
+    }
+
+
+def epoch_shape(store) -> dict:
+    """Channels, types, rate (and whether the source gave it) and samples of the epochs in ``store``."""
+    return {
+        "channel_names": list(store.channel_names),
+        "channel_types": list(store.channel_types),
+        "sfreq": float(store.sfreq),
+        "sfreq_known": bool(store.sfreq_known),
+        "n_times": int(store.n_times),
     }
 
 

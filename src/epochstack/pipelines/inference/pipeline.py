@@ -2,14 +2,14 @@
 
 ``kedro run --pipelines inference`` reads the recordings named by ``inference.dataset`` and
 uses the stacking model and manifest of the last training run. The registered MLflow Model
-(``epochstack.serving``) runs the same ``label_recordings``.
+(``epochstack.serving``) and the REST service (``kedro serve``) run the same
+``epochstack.inference.label_recordings``.
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node
 
-from epochstack.pipelines.data_engineering.nodes import ingest_recordings
 from epochstack.pipelines.inference import nodes
 
 
@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
-                ingest_recordings,
+                nodes.ingest_new_recordings,
                 "params:inference.dataset",
                 "inference_recordings",
                 name="ingest_new_recordings",

@@ -20,7 +20,7 @@ from epochstack.execution import Executor
 from epochstack.models.engine import EpochData, out_of_fold, prediction_frame, scores
 from epochstack.models.fitting import fit_base_model, model_data, resolve_protocol
 from epochstack.models.labels import class_list, proba_columns
-from epochstack.models.manifest import build_manifest
+from epochstack.models.manifest import build_manifest, epoch_shape
 from epochstack.models.registry import (
     build_base_model,
     enabled_models,
@@ -302,9 +302,11 @@ def build_stacking_manifest(
     preprocessing: dict,
     features: dict,
     stack_report: dict,
+    epoch_signals,
 ) -> dict:
-    """Classes, base models and what they read, folds hash, and the training-time dataset,
-    preprocessing and feature parameters that inference must reuse."""
+    """Classes, base models and what they read, folds hash, the training-time dataset,
+    preprocessing and feature parameters that inference must reuse, and the epochs the model
+    reads (channels, rate, samples)."""
     return build_manifest(
         stacking_model,
         folds,
@@ -318,6 +320,7 @@ def build_stacking_manifest(
         stacking=stacking,
         selected=stack_report["selected"],
         protocol=stack_report["protocol"],
+        epochs=epoch_shape(epoch_signals),
     )
 
 

@@ -68,6 +68,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:preprocessing",
                     "params:features",
                     "stack_report",
+                    "epoch_signals",
                 ],
                 "stacking_manifest",
                 name="build_stacking_manifest",
