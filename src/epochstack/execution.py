@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "dask")
+# A pool worker growing by more than this since its first task is leaking (see _pool_task).
+_WORKER_GROWTH_BYTES = int(4e9)
 _CLIENTS: dict[tuple[str | None, int], Any] = {}
 
 
@@ -76,11 +78,28 @@ class Executor:
                 for item in tqdm(items, desc=desc, disable=_quiet(desc, items), leave=False)
             ]
         tasks = Parallel(n_jobs=self.n_workers, backend="loky", return_as="generator")(
-            delayed(func)(item) for item in items
+            delayed(_pool_task)(func, item) for item in items
         )
         return list(
             tqdm(tasks, total=len(items), desc=desc, disable=_quiet(desc, items), leave=False)
         )
+
+
+def _pool_task(func: Callable[..., Any], item: Any) -> Any:
+    """``func(item)`` in a pool worker whose memory may grow by more than 300 MB without leaking.
+
+    loky restarts a worker whose memory grew by 300 MB since its first task, warning "A worker
+    stopped while some jobs were given to the executor ... memory leak". One pool serves every
+    stage of a run, so a worker that epoched a night first and imports torch for a deep-model fold
+    later grows by more than that with nothing leaked. That guard (a setting of joblib's loky
+    module, read by the worker after each task) is raised here to what a real leak would reach.
+    """
+    from joblib.externals.loky import process_executor
+
+    process_executor._MAX_MEMORY_LEAK_SIZE = max(
+        process_executor._MAX_MEMORY_LEAK_SIZE, _WORKER_GROWTH_BYTES
+    )
+    return func(item)
 
 
 def _quiet(desc: str | None, items: Sequence) -> bool | None:

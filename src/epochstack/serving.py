@@ -211,7 +211,7 @@ def log_serving_model(
         deep = _log_deep_networks(stacking_model, folder)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            python_model=EpochStackModel(),
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={
                 STACKING_MODEL: str(folder / "stacking_model.pkl"),
                 MANIFEST: str(folder / "manifest.json"),

@@ -1,8 +1,17 @@
 """Project settings: hooks and configuration loader (see Kedro's configuration docs)."""
 
+import warnings
+
 from omegaconf.resolvers import oc
 
-from epochstack.hooks import (
+# kedro-mlflow defines a PythonModel (KedroPipelineModel, which epochstack does not use) without
+# type hints, and MLflow warns about that when kedro-mlflow loads, on every kedro command. This
+# module is read before kedro-mlflow's commands. epochstack's own model has its hints.
+warnings.filterwarnings(
+    "ignore", message=r".*Add type hints to the `predict` method", category=UserWarning
+)
+
+from epochstack.hooks import (  # noqa: E402
     DvcExperimentHook,
     DvcRecordHook,
     ParameterValidationHook,
@@ -11,7 +20,7 @@ from epochstack.hooks import (
     RunTagsHook,
     StagedOutputsHook,
 )
-from epochstack.tracking import project_artifact_location, project_sqlite_url
+from epochstack.tracking import project_artifact_location, project_sqlite_url  # noqa: E402
 
 HOOKS = (
     ParameterValidationHook(),
