@@ -1,14 +1,27 @@
 """Project settings: hooks and configuration loader (see Kedro's configuration docs)."""
 
-import warnings
+import logging
 
 from omegaconf.resolvers import oc
 
+
+class _WithoutMessage(logging.Filter):
+    """Drops the log records whose message contains ``text``."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 # kedro-mlflow defines a PythonModel (KedroPipelineModel, which epochstack does not use) without
-# type hints, and MLflow warns about that when kedro-mlflow loads, on every kedro command. This
-# module is read before kedro-mlflow's commands. epochstack's own model has its hints.
-warnings.filterwarnings(
-    "ignore", message=r".*Add type hints to the `predict` method", category=UserWarning
+# type hints; MLflow warns about it (through Kedro's warning log) whenever kedro-mlflow loads,
+# which is on every kedro command, and forces the warning past warning filters. epochstack's own
+# served model has its hints.
+logging.getLogger("py.warnings").addFilter(
+    _WithoutMessage("Add type hints to the `predict` method")
 )
 
 from epochstack.hooks import (  # noqa: E402
