@@ -50,7 +50,8 @@ def test_epochs_are_read_in_row_order(trials):
 
 
 @pytest.mark.parametrize(
-    ("kind", "params"), [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84, "C": 0.1})]
+    ("kind", "params"),
+    [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84}), ("quant", {})],
 )
 def test_oof_never_predicts_an_epoch_its_fold_model_fitted(trials, kind, params):
     cv = np.flatnonzero(trials.table.fold.to_numpy() >= 0)

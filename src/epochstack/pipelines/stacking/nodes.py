@@ -92,6 +92,7 @@ def train_base_models(
                 key={"spec": spec, "imbalance": _imbalance(spec, stacking), "columns": columns},
                 columns=columns,
                 executor=run_on,
+                refit_beside_folds=not reads_features(spec),
             )
         oof, test = result.frames(data, cv_rows, test_rows)
         oof_frames.append(oof)
@@ -258,6 +259,8 @@ def train_stack(
         "final": final.report(),
         **scores(data.labels(cv_rows), stack_oof.predictions()),
         "outer_folds": [{"fold": r.fold, **r.model_report} for r in stack_oof.folds],
+        # Only with the robust rule, so that the default run's report keeps its keys.
+        **({"noise_z": float(settings["noise_z"])} if settings.get("noise_z") is not None else {}),
     }
     logger.info(
         "Stack: %s (OOF macro F1 %.3f, kappa %.3f); candidates %s.",
