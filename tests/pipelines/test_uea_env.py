@@ -56,10 +56,9 @@ def test_folds_are_the_train_file_stratified_over_cases(uea_run):
         table.epoch_id[table.source_split == "test"]
     )
     cv = table[table.fold >= 0]
-    assert cv.fold.nunique() == 5 and (cv.source_split == "train").all()
-    assert (
-        cv.groupby(["fold", "label"]).size() == 2
-    ).all()  # 40 cases, 4 classes: 2 of each class per fold
+    assert cv.fold.nunique() == 4 and (cv.source_split == "train").all()
+    per_class = cv.groupby(["fold", "label"]).size()  # 40 cases, 4 classes of 10, 4 folds
+    assert per_class.between(2, 3).all() and len(per_class) == 16
 
 
 def test_every_base_model_covers_exactly_the_cv_cases(uea_run):
@@ -121,4 +120,4 @@ def test_case_metadata_groups_the_folds_by_session(kedro_project):
     table = catalog.load("epoch_table").merge(catalog.load("folds"), on="epoch_id")
     cv = table[table.fold >= 0]
     assert cv.subject_id.nunique() == 10 and cv.recording_id.nunique() == 40
-    assert (cv.groupby("subject_id").fold.nunique() == 1).all() and cv.fold.nunique() == 5
+    assert (cv.groupby("subject_id").fold.nunique() == 1).all() and cv.fold.nunique() == 4

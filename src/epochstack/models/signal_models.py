@@ -203,6 +203,18 @@ KINDS: dict[str, SignalKind] = {
 SIGNAL_MODELS = tuple(KINDS)
 
 
+def unfit_reason(kind: str, n_channels: int, n_classes: int) -> str | None:
+    """Why the reference classifier of ``kind`` cannot be fitted on epochs of this shape (None:
+    it can). FgMDM's discriminant filter needs ``n_classes - 1`` tangent-space dimensions, which
+    a channel count ``c`` gives only when ``c (c + 1) / 2 >= n_classes - 1``."""
+    if kind == "fgmdm" and n_channels * (n_channels + 1) // 2 < n_classes - 1:
+        return (
+            f"FgMDM's discriminant filter needs {n_classes - 1} tangent-space dimensions for "
+            f"{n_classes} classes; {n_channels} channel(s) give {n_channels * (n_channels + 1) // 2}"
+        )
+    return None
+
+
 def check_params(kind: str, params: dict, model_name: str) -> None:
     """Refuse settings the kind would ignore (e.g. ``C`` for a ridge head, which picks its own
     penalty by LOO), naming the parameter."""

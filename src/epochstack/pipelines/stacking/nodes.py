@@ -27,6 +27,7 @@ from epochstack.models.registry import (
     reads_features,
     select_features,
 )
+from epochstack.models.signal_models import unfit_reason
 from epochstack.models.stacking import SelectedStack, StackedModel, meta_table
 from epochstack.models.tuning import log_study_to_mlflow
 from epochstack.serving import log_serving_model as log_and_register
@@ -72,6 +73,11 @@ def train_base_models(
     oof_frames, test_frames, fitted, reports, timings = [], [], {}, {}, {}
     for name in names:
         spec = stacking["base_models"][name]
+        reason = _unfit_reason(spec, data)
+        if reason:
+            logger.warning("%s is left out of this run: %s.", name, reason)
+            reports[name] = {"model": name, "left_out": reason}
+            continue
         columns = (
             select_features(data.features.columns, spec.get("features"), name)
             if reads_features(spec)
@@ -102,7 +108,20 @@ def train_base_models(
         timings[name] = result.timings()
         for study in result.studies:
             log_study_to_mlflow(optuna_storage, study, name)
+    if not fitted:
+        raise InputDataError(
+            "stacking.enabled",
+            f"leaves no base model that fits these data ({reports}).",
+            "enable e.g. logreg.",
+        )
     return _long(oof_frames), _long(test_frames), fitted, reports, timings
+
+
+def _unfit_reason(spec: dict, data) -> str | None:
+    """Why a raw-signal model's reference cannot be fitted on these epochs (None: it can)."""
+    if reads_features(spec) or data.signals is None:
+        return None
+    return unfit_reason(spec["estimator"], len(data.signals.channel_names), len(data.classes))
 
 
 def _build(
