@@ -171,3 +171,13 @@ def test_unknown_combiners_are_refused():
     data, rows, models = stack_data()
     with pytest.raises(InputDataError, match="stacking.stack.combiners"):
         SelectedStack(models, CLASSES, {"combiners": ["cawpe", "vote"]}).fit(data, rows)
+
+
+def test_when_every_candidate_is_right_everywhere_the_stack_does_not_bet_on_one_model():
+    """Issue 19's set A: every base model right on (nearly) every CV case; the old rule breaks
+    the tie by log loss (the sharpest single model), the robust rule takes CAWPE."""
+    data, rows, models = stack_data(quality={"a": 1.0, "b": 1.0, "c": 1.0})
+    robust = SelectedStack(models, CLASSES, {"combiners": ["cawpe"], "noise_z": 2.0})
+    old = SelectedStack(models, CLASSES, {"combiners": ["cawpe"]})
+    assert robust.fit(data, rows).selected_ == "cawpe"
+    assert old.fit(data, rows).selected_ in models

