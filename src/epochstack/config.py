@@ -39,6 +39,7 @@ class SyntheticParams(_Strict):
 
 class UeaParams(_Strict):
     unequal_length: Literal["resample", "pad", "truncate", "error"] = "resample"
+    groups: str | None = None
 
 
 class EdfParams(_Strict):

@@ -156,3 +156,18 @@ def test_class_weights():
     X = np.random.default_rng(0).normal(size=(100, 3))
     X_s, y_s, w = prepare_training_rows(X, y, {"resample": "smote"}, seed=0)
     assert (y_s == "b").sum() == 80 and w is None
+
+
+def test_the_refit_beside_the_folds_equals_a_refit_after_them():
+    """``refit_rows``: the final model is fitted on every CV row in a worker, beside the fold
+    models, and predicts the test rows exactly as one fitted afterwards in this process."""
+    data, cv, test = informative_data(n_test_subjects=2)
+    make = tabular(params={"n_estimators": 20})
+    result = out_of_fold(make, data, cv, Executor(n_workers=2), refit_rows=test)
+    assert set(result.final.seen_epoch_ids) == set(data.epoch_ids(cv))
+    after = make().fit(data, cv).predict_proba(data, test)
+    np.testing.assert_array_equal(result.final_proba, after)
+    alone = out_of_fold(make, data, cv)
+    np.testing.assert_array_equal(result.proba, alone.proba)  # the folds are unchanged
+    with pytest.raises(ValueError, match="outside the CV rows"):
+        out_of_fold(make, data, cv, refit_rows=cv[:3])

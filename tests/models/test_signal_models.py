@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from epochstack.models.engine import EpochData, out_of_fold, scores
-from epochstack.models.signal_models import SignalModel, read_epochs
+from epochstack.models.signal_models import SignalModel, read_epochs, unfit_reason
 from epochstack.signals.epoch_store import write_epoch_store
 
 CLASSES = ["left", "right"]
@@ -50,7 +50,8 @@ def test_epochs_are_read_in_row_order(trials):
 
 
 @pytest.mark.parametrize(
-    ("kind", "params"), [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84, "C": 0.1})]
+    ("kind", "params"),
+    [("tangent_space", {"C": 1.0}), ("minirocket", {"n_kernels": 84}), ("quant", {})],
 )
 def test_oof_never_predicts_an_epoch_its_fold_model_fitted(trials, kind, params):
     cv = np.flatnonzero(trials.table.fold.to_numpy() >= 0)
@@ -70,3 +71,11 @@ def test_oof_never_predicts_an_epoch_its_fold_model_fitted(trials, kind, params)
     assert (
         np.asarray(CLASSES)[final.predict_proba(trials, test).argmax(1)] == trials.labels(test)
     ).mean() > 0.8
+
+
+def test_fgmdm_is_known_to_need_enough_channels_for_its_classes():
+    assert unfit_reason("fgmdm", 1, 3) and "2 tangent-space dimensions" in unfit_reason(
+        "fgmdm", 1, 3
+    )
+    assert unfit_reason("fgmdm", 1, 2) is None and unfit_reason("fgmdm", 2, 4) is None
+    assert unfit_reason("tangent_space", 1, 5) is None

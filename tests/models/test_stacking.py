@@ -1,24 +1,27 @@
-"""The stack: never worse than its best base model, chosen without looking at the fold it predicts."""
+"""The stack: chosen by cross-validation without looking at the fold it predicts (two rules)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from epochstack.errors import InputDataError
 from epochstack.models.engine import EpochData, out_of_fold, scores
-from epochstack.models.stacking import SelectedStack, WeightedAverage, meta_table
+from epochstack.models.stacking import CAWPE, SelectedStack, WeightedAverage, meta_table
 from tests.models.conftest import CLASSES
 
 RNG = np.random.default_rng(0)
 
 
 def stack_data(n=600, n_folds=4, quality=None, seed=0):
-    """Base-model probabilities of known quality: ``quality[m]`` is the chance model m is right."""
+    """Base-model probabilities of known quality: ``quality[m]`` is the chance model m is right
+    (one value, or one per fold)."""
     rng = np.random.default_rng(seed)
     y = rng.choice(len(CLASSES), size=n)
     quality = quality or {"good": 0.85, "fair": 0.7, "noise": 0.34}
+    fold = np.arange(n) % n_folds
     probas = {}
     for model, q in quality.items():
-        right = rng.random(n) < q
+        right = rng.random(n) < np.broadcast_to(np.asarray(q, dtype=float), (n_folds,))[fold]
         guess = np.where(right, y, rng.integers(0, len(CLASSES), n))
         p = rng.dirichlet(np.ones(len(CLASSES)) * 2, size=n) * 0.5
         p[np.arange(n), guess] += 0.5
@@ -31,7 +34,7 @@ def stack_data(n=600, n_folds=4, quality=None, seed=0):
             "subject_id": [f"s{i % 12}" for i in range(n)],
             "signal_row": 0,
             "label": np.asarray(CLASSES)[y],
-            "fold": np.arange(n) % n_folds,
+            "fold": fold,
         }
     )
     return (
@@ -101,3 +104,80 @@ def test_ties_in_decisions_go_to_the_better_probabilities():
     assert stack.scores_["soft"]["macro_f1"] == stack.scores_["sharp"]["macro_f1"]
     assert stack.scores_["soft"]["log_loss"] > stack.scores_["sharp"]["log_loss"]
     assert stack.selected_ == "sharp"
+
+
+ROBUST = {"combiners": [], "noise_z": 2.0}
+
+
+def test_cawpe_weights_are_cv_accuracy_to_the_fourth_power():
+    data, rows, models = stack_data(quality={"good": 0.9, "fair": 0.6, "noise": 0.34})
+    model = CAWPE(models, CLASSES).fit(data, rows)
+    accuracy = {
+        m: (
+            np.asarray(CLASSES)[
+                data.feature_matrix(rows, [f"{m}|proba_{c}" for c in CLASSES]).argmax(1)
+            ]
+            == data.labels(rows)
+        ).mean()
+        for m in models
+    }
+    raw = {m: a**4 for m, a in accuracy.items()}
+    for m in models:
+        assert model.weights_[m] == pytest.approx(raw[m] / sum(raw.values()), abs=1e-5)
+    proba = model.predict_proba(data, rows)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    expected = sum(
+        model.weights_[m] * data.feature_matrix(rows, [f"{m}|proba_{c}" for c in CLASSES])
+        for m in models
+    )
+    np.testing.assert_allclose(proba, expected / sum(model.weights_.values()), atol=1e-5)
+
+
+def test_within_noise_the_stack_takes_the_candidate_whose_worst_fold_is_best():
+    """An erratic model leads the pooled CV score by a few cases but collapses in one fold
+    (a session it does not transfer to); a steady one is within noise of it. The old rule
+    bets on the pooled lead, the robust rule takes the steady model."""
+    quality = {"erratic": [0.95, 0.95, 0.95, 0.55], "steady": 0.82}
+    data, rows, models = stack_data(quality=quality, seed=1)
+    robust = SelectedStack(models, CLASSES, ROBUST).fit(data, rows)
+    old = SelectedStack(models, CLASSES, {"combiners": []}).fit(data, rows)
+    assert robust.scores_["erratic"]["macro_f1"] > robust.scores_["steady"]["macro_f1"]
+    assert old.selected_ == "erratic" and robust.selected_ == "steady"
+
+
+def test_a_candidate_better_beyond_noise_is_chosen_whatever_its_worst_fold():
+    quality = {"good": [1.0, 1.0, 1.0, 0.7], "fair": 0.78}
+    data, rows, models = stack_data(quality=quality)
+    stack = SelectedStack(models, CLASSES, ROBUST).fit(data, rows)
+    assert stack.selected_ == "good"
+
+
+def test_a_base_model_better_than_cawpe_beyond_noise_is_chosen_alone():
+    """Four copies of one fair model (a family of near-identical transforms) outvote the good
+    one inside CAWPE; the good model alone is better beyond noise and is chosen."""
+    data, rows, _ = stack_data(quality={"good": 0.95, "fair": 0.75})
+    ids = data.epoch_ids(rows)
+    fair = data.feature_matrix(rows, [f"fair|proba_{c}" for c in CLASSES])
+    good = data.feature_matrix(rows, [f"good|proba_{c}" for c in CLASSES])
+    probas = {"good": good, **{f"fair{i}": fair for i in range(4)}}
+    family = EpochData(data.table, CLASSES, features=meta_table(probas, ids, CLASSES))
+    settings = {"combiners": ["cawpe"], "noise_z": 2.0}
+    stack = SelectedStack(list(probas), CLASSES, settings).fit(family, rows)
+    assert stack.scores_["cawpe"]["macro_f1"] < stack.scores_["good"]["macro_f1"] - 0.05
+    assert stack.selected_ == "good"
+
+
+def test_unknown_combiners_are_refused():
+    data, rows, models = stack_data()
+    with pytest.raises(InputDataError, match="stacking.stack.combiners"):
+        SelectedStack(models, CLASSES, {"combiners": ["cawpe", "vote"]}).fit(data, rows)
+
+
+def test_when_every_candidate_is_right_everywhere_the_stack_does_not_bet_on_one_model():
+    """Issue 19's set A: every base model right on (nearly) every CV case; the old rule breaks
+    the tie by log loss (the sharpest single model), the robust rule takes CAWPE."""
+    data, rows, models = stack_data(quality={"a": 1.0, "b": 1.0, "c": 1.0})
+    robust = SelectedStack(models, CLASSES, {"combiners": ["cawpe"], "noise_z": 2.0})
+    old = SelectedStack(models, CLASSES, {"combiners": ["cawpe"]})
+    assert robust.fit(data, rows).selected_ == "cawpe"
+    assert old.fit(data, rows).selected_ in models

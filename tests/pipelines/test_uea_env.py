@@ -1,8 +1,10 @@
 """`kedro run --env uea` end to end on a real UEA dataset shipped in data/01_raw/uea (fast settings)."""
 
 import json
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -12,7 +14,9 @@ BASE_MODELS = {
     "logreg",
     "minirocket",
     "multirocket",
+    "quant",
     "tangent_space",
+    "fgmdm",
 }  # conf/uea's stacking.enabled
 # Fewer kernels, one Optuna trial, folds in this process (no worker start-up), fewer resamples.
 FAST = {
@@ -26,6 +30,7 @@ FAST = {
             "logreg": {"search": {"n_trials": 1, "n_startup_trials": 1}},
             "minirocket": {"params": {"n_kernels": 840}},
             "multirocket": {"params": {"n_kernels": 168}},
+            "quant": {"params": {"n_estimators": 50}},
         }
     },
     "evaluation": {"bootstrap": {"n_boot": 100}, "comparisons": {"n_permutations": 99}},
@@ -51,10 +56,9 @@ def test_folds_are_the_train_file_stratified_over_cases(uea_run):
         table.epoch_id[table.source_split == "test"]
     )
     cv = table[table.fold >= 0]
-    assert cv.fold.nunique() == 5 and (cv.source_split == "train").all()
-    assert (
-        cv.groupby(["fold", "label"]).size() == 2
-    ).all()  # 40 cases, 4 classes: 2 of each class per fold
+    assert cv.fold.nunique() == 4 and (cv.source_split == "train").all()
+    per_class = cv.groupby(["fold", "label"]).size()  # 40 cases, 4 classes of 10, 4 folds
+    assert per_class.between(2, 3).all() and len(per_class) == 16
 
 
 def test_every_base_model_covers_exactly_the_cv_cases(uea_run):
@@ -111,3 +115,36 @@ def test_the_registered_model_reads_trials_and_answers_its_own_input_example(uea
     np.testing.assert_allclose(served.filter(like="proba_").sum(axis=1), 1.0)
     with pytest.raises(InputDataError, match=f"not whole trials of the {store.n_times} samples"):
         model.predict(example.iloc[:-1])
+
+
+def test_the_stack_offers_cawpe_and_reads_every_base_model_it_weighs(uea_run):
+    report = json.loads((uea_run.path / "data/08_reporting/stack_report.json").read_text())
+    assert "cawpe" in report["final"]["candidates"]
+    if report["selected"] == "cawpe":
+        assert set(report["final"]["weights"]) == BASE_MODELS - set(report["left_out"])
+    models = json.loads((uea_run.path / "data/08_reporting/base_model_reports.json").read_text())
+    ridge = models["minirocket"]["final"]
+    assert set(ridge) == {"alpha", "temperature"} and ridge["temperature"] > 0
+
+
+def test_case_metadata_groups_the_folds_by_session(kedro_project):
+    """dataset.uea.groups: the sessions of a metadata CSV beside the TRAIN file group the folds."""
+    raw = kedro_project.path / "data" / "01_raw"
+    for split in ("TRAIN", "TEST"):
+        shutil.copy(UEA / f"BasicMotions_{split}.ts", raw / f"BasicMotions_{split}.ts")
+    sessions = [f"day{i % 10}" for i in range(40)]
+    pd.DataFrame({"session": sessions}).to_csv(raw / "BasicMotions_TRAIN_metadata.csv", index=False)
+    params = {
+        "dataset": {
+            "train_path": str(raw / "BasicMotions_TRAIN.ts"),
+            "test_path": str(raw / "BasicMotions_TEST.ts"),
+            "uea": {"groups": "session"},
+        },
+        "executor": {"n_workers": 1},
+    }
+    kedro_project.run("data_engineering", params, env="uea")
+    catalog = kedro_project.catalog(params, env="uea")
+    table = catalog.load("epoch_table").merge(catalog.load("folds"), on="epoch_id")
+    cv = table[table.fold >= 0]
+    assert cv.subject_id.nunique() == 10 and cv.recording_id.nunique() == 40
+    assert (cv.groupby("subject_id").fold.nunique() == 1).all() and cv.fold.nunique() == 4

@@ -248,23 +248,56 @@ def _events(metrics: dict, variants: dict) -> list[str]:
     return lines
 
 
+def _nonempty(line: str) -> list[str]:
+    return [line, ""] if line else []
+
+
 def _stack_sentence(stack: dict) -> str:
     """What the stack is, and which base models it left out (one class predicted in a CV fold)."""
     if not stack.get("selected"):
         return ""
     models = stack.get("stacked_models") or []
     chosen = stack["selected"]
-    what = (
-        f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)"
-        if chosen in models
+    name = (
+        f"**cawpe** (HIVE-COTE 2's accuracy-weighted average of {', '.join(models)})"
+        if chosen == "cawpe"
         else f"**{chosen}** over {', '.join(models)}"
     )
+    if stack.get("noise_z") is not None:
+        what = (f"the base model **{chosen}** alone" if chosen in models else name) + (
+            ", the candidate with the best worst fold among those cross-validation could not "
+            "separate from the best beyond the noise of the number of cases"
+        )
+    elif chosen in models:
+        what = f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)"
+    else:
+        what = name
     left_out = (
         f" Left out (predicted one class in a CV fold): {', '.join(stack['left_out'])}."
         if stack.get("left_out")
         else ""
     )
     return f"The stack is {what}, chosen by cross-validation on OOF predictions.{left_out}"
+
+
+def shift_sentence(test: dict, oof: dict, n_test: int, n_oof: int) -> str:
+    """One line when held-out accuracy falls far below OOF accuracy: beyond 0.05 and beyond
+    twice the standard error of the difference of two independent proportions."""
+    p_test, p_oof = test.get("accuracy"), oof.get("accuracy")
+    if p_test is None or p_oof is None or not n_test or not n_oof:
+        return ""
+    gap = p_oof - p_test
+    se = math.sqrt(p_test * (1 - p_test) / n_test + p_oof * (1 - p_oof) / n_oof)
+    if gap <= max(0.05, 2 * se):
+        return ""
+    return (
+        f"**Shift between training and test data: held-out accuracy {p_test:.3f} is far below "
+        f"the OOF estimate {p_oof:.3f}** (gap {gap:.3f}, more than twice its standard error "
+        f"{se:.3f} over {n_test} test and {n_oof} OOF epochs). The test data differ from the "
+        "training data (another session, subject or device?), so OOF scores overstate what new "
+        "data give: group the folds by session or subject (e.g. `dataset.uea.groups`, "
+        "docs/data_formats.md) to estimate it."
+    )
 
 
 def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[str]) -> str:
@@ -285,6 +318,7 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         "",
         _stack_sentence(metrics.get("stack") or {}),
         "",
+        *_nonempty(shift_sentence(test, oof, info["n_test_epochs"], info["n_oof_epochs"])),
         "## Headline (raw predictions)",
         "",
         f"Pooled over epochs; `[low, high]` is a {info['bootstrap_level']:.0%} subject bootstrap interval, given only with at least "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 from epochstack.errors import InputDataError
+from epochstack.io.case_metadata import group_cases
 from epochstack.io.csv import read_csv_recordings
 from epochstack.io.edf import read_edf_recordings
 from epochstack.io.h5 import read_h5_epochs
@@ -90,6 +91,8 @@ def read_recordings(dataset: dict) -> dict[str, RecordingSource]:
             channels=dataset.get("channels"),
             unequal_length=(dataset.get("uea") or {}).get("unequal_length", "resample"),
         )
+        paths = {"train": dataset["train_path"], "test": dataset["test_path"]}
+        cases = group_cases(cases, paths, (dataset.get("uea") or {}).get("groups"))
         return {case.recording_id: partial(_given, case) for case in cases}
     if fmt == "h5":
         _require(dataset, "h5.x_path")

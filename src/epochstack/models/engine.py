@@ -116,6 +116,9 @@ class OOFResult:
     proba: np.ndarray
     classes: list[str]
     folds: list[FoldRecord] = field(default_factory=list)
+    # With ``refit_rows``: the model fitted on all rows, and its probabilities of those rows.
+    final: EpochModel | None = None
+    final_proba: np.ndarray | None = None
 
     def predictions(self) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[self.proba.argmax(axis=1)]
@@ -179,17 +182,35 @@ def _fit_and_predict(
     return proba, record
 
 
+def _refit_and_predict(
+    make_model: ModelFactory, data: EpochData, rows: np.ndarray, predict_rows: np.ndarray
+) -> tuple[EpochModel, np.ndarray]:
+    """The final model: fitted on every row of ``rows``; its probabilities of ``predict_rows``."""
+    model = make_model().fit(data, rows)
+    if len(predict_rows) == 0:
+        return model, np.empty((0, len(data.classes)))
+    return model, model.predict_proba(data, predict_rows)
+
+
+def _task(fold_task: Callable, refit_task: Callable, item: int | None):
+    return refit_task() if item is None else fold_task(item)
+
+
 def out_of_fold(
     make_model: ModelFactory,
     data: EpochData,
     rows: np.ndarray,
     executor: Executor | None = None,
     on_fold: Callable[[int, FoldRecord], None] | None = None,
+    refit_rows: np.ndarray | None = None,
 ) -> OOFResult:
     """Fit on all folds but one, predict that one, for every CV fold among ``rows``.
 
     Folds run on ``executor`` (in parallel) when given, else one after the other in this
     process, with ``on_fold(step, record)`` after each (Optuna reports and prunes there).
+    With ``refit_rows`` (e.g. the held-out test rows, never among ``rows``), a final model is
+    also fitted on all ``rows`` and predicts ``refit_rows``, as one more task beside the folds
+    (first, as the longest): ``result.final`` and ``result.final_proba``.
     """
     rows = np.asarray(rows)
     folds = data.folds(rows)
@@ -197,19 +218,32 @@ def out_of_fold(
     fold_ids = [int(f) for f in np.unique(folds)]
     proba = np.full((len(rows), len(data.classes)), np.nan)
     result = OOFResult(proba=proba, classes=list(data.classes))
-    task = partial(_fit_and_predict, make_model, data, rows)
-    if executor is not None and on_fold is None:
-        outcomes = executor.map(task, fold_ids, desc="folds")
-    else:
-        outcomes = []
-        for step, fold in enumerate(fold_ids):
-            outcomes.append(task(fold))
-            if on_fold is not None:
-                on_fold(step, outcomes[-1][1])
+    task, items = partial(_fit_and_predict, make_model, data, rows), list(fold_ids)
+    if refit_rows is not None:
+        refit_rows = np.asarray(refit_rows, dtype=np.int64)
+        if np.intersect1d(refit_rows, rows).size or on_fold is not None:
+            raise ValueError("refit_rows must be outside the CV rows, and without on_fold.")
+        task = partial(_task, task, partial(_refit_and_predict, make_model, data, rows, refit_rows))
+        items.insert(0, None)
+    outcomes = _run(task, items, executor, on_fold)
+    if refit_rows is not None:
+        result.final, result.final_proba = outcomes.pop(0)
     for fold, (fold_proba, record) in zip(fold_ids, outcomes, strict=True):
         proba[folds == fold] = fold_proba
         result.folds.append(record)
     return result
+
+
+def _run(task: Callable, items: list, executor: Executor | None, on_fold) -> list:
+    """``task`` of every item, on the executor or in this process with ``on_fold`` after each."""
+    if executor is not None and on_fold is None:
+        return executor.map(task, items, desc="folds")
+    outcomes = []
+    for step, item in enumerate(items):
+        outcomes.append(task(item))
+        if on_fold is not None:
+            on_fold(step, outcomes[-1][1])
+    return outcomes
 
 
 def prediction_frame(

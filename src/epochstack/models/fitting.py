@@ -186,11 +186,14 @@ def fit_base_model(
     key: dict | None = None,
     columns: list[str] | None = None,
     executor: Executor | None = None,
+    refit_beside_folds: bool = False,
 ) -> BaseModelResult:
     """Tune (per ``protocol``), cross-validate, refit and predict the test rows with one model.
 
     ``build(params)`` returns an unfitted model with tuned ``params`` applied; ``key`` (the
     model's settings) and a content hash of the rows name its Optuna studies.
+    ``refit_beside_folds``: the refit (and its test predictions) runs on the executor beside the
+    fold models instead of after them (the raw-signal models, whose fits are long).
     """
     if protocol not in PROTOCOLS:
         raise InputDataError(
@@ -220,7 +223,9 @@ def fit_base_model(
             )
             studies.append(study)
         make_model = partial(build, best)
-    oof = out_of_fold(make_model, data, cv_rows, executor)
+    oof = out_of_fold(
+        make_model, data, cv_rows, executor, refit_rows=test_rows if refit_beside_folds else None
+    )
     studies += [r.model_report["study"] for r in oof.folds if "study" in r.model_report]
     if oof.degenerate_folds:
         logger.warning(
@@ -228,13 +233,18 @@ def fit_base_model(
             name,
             oof.degenerate_folds,
         )
-    final = make_model().fit(data, cv_rows)
+    if oof.final is not None:
+        final, test_proba = oof.final, oof.final_proba
+    else:
+        final = make_model().fit(data, cv_rows)
+        test_proba = (
+            final.predict_proba(data, test_rows)
+            if len(test_rows)
+            else np.empty((0, len(data.classes)))
+        )
     if isinstance(final, TunedModel):
         best = final.best_params_
         studies.append(final.study_name_)
-    test_proba = (
-        final.predict_proba(data, test_rows) if len(test_rows) else np.empty((0, len(data.classes)))
-    )
     result = scores(data.labels(cv_rows), oof.predictions())
     logger.info(
         "%s: OOF macro F1 %.3f, kappa %.3f on %d epochs (%s).",

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from epochstack.errors import InputDataError
 from epochstack.models.engine import EpochModel
-from epochstack.models.signal_models import SIGNAL_MODELS, SignalModel
+from epochstack.models.signal_models import SIGNAL_MODELS, SignalModel, check_params
 from epochstack.models.tabular import TabularModel
 
 EstimatorFactory = Callable[[dict, int, int], BaseEstimator]
@@ -108,6 +108,7 @@ def build_base_model(
     kind = spec.get("estimator")
     params = {**(spec.get("params") or {}), **(tuned or {})}
     if kind in SIGNAL_MODELS:
+        check_params(kind, params, name)
         return SignalModel(kind, params, classes, seed)
     if kind not in ESTIMATORS:
         raise InputDataError(

@@ -1,15 +1,28 @@
-"""The stack: a combination of base-model probabilities that is never worse than its best base model.
+"""The stack: a combination of base-model probabilities, chosen by cross-validation.
 
 The stack's input is a table of base-model out-of-fold probabilities (columns
 ``<model>|proba_<class>``). Candidates are every base model alone, a non-negative weighted
-average of their probabilities (weights fitted by minimising log loss) and a regularised
-multinomial logistic regression on them. :class:`SelectedStack` scores every candidate by
-cross-validation over the folds of the rows it is fitted on (macro F1, then kappa, then the lower
-log loss, which separates models that all decide right) and keeps a combination only when it
-beats the best single base model by ``margin`` macro F1; otherwise the stack *is* that base
-model, and unless it is at least as good in every one of those folds (small gains in a pooled
-score are often noise). Used inside the out-of-fold engine, the choice is made again in every
-outer fold on the other folds only, so the stack's own OOF score is not inflated by the choice.
+average of their probabilities (weights fitted by minimising log loss), a regularised
+multinomial logistic regression on them and, when listed, HIVE-COTE 2's CAWPE ensemble (each
+base model's probabilities weighted by its cross-validated accuracy to the power 4).
+:class:`SelectedStack` scores every candidate by cross-validation over the folds of the rows it
+is fitted on (macro F1, then kappa, then the lower log loss, which separates models that all
+decide right), then chooses by one of two rules (:func:`choose`):
+
+- ``noise_z`` unset (``conf/base``): the best single base model, unless a combination beats it by
+  ``margin`` macro F1 and is at least as good in every one of those folds (small gains in a
+  pooled score are often noise). The stack is never worse than its best base model in CV.
+- ``noise_z`` set (``conf/uea``): the candidates that CV cannot separate from the best one (a
+  paired sign test on the cases where exactly one of the two is right: the best must get
+  ``noise_z`` standard deviations more of them right) are all plausible winners; among them the
+  stack takes the one whose **worst fold** is best, an ensemble (CAWPE first) before a single
+  model when they tie there. A pooled lead of a few cases on a few hundred trials does not
+  survive a TEST file of other sessions; a candidate that holds up in every fold (with
+  ``dataset.uea.groups``: in every session) is the safer bet, and when every candidate is right
+  everywhere (issue 19's set A) the stack does not bet on one model.
+
+Used inside the out-of-fold engine, the choice is made again in every outer fold on the other
+folds only, so the stack's own OOF score is not inflated by the choice.
 
 Base models whose CV behaviour cannot be trusted (a fold model that predicted one class while its
 epochs held several) are left out of the candidates and reported.
@@ -29,6 +42,7 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from epochstack.errors import InputDataError
 from epochstack.models.engine import EpochData, EpochModel, out_of_fold, scores
 from epochstack.models.labels import proba_columns
 from epochstack.models.tabular import align_proba
@@ -36,7 +50,9 @@ from epochstack.models.tabular import align_proba
 logger = logging.getLogger(__name__)
 
 SEPARATOR = "|"
-COMBINERS = ("weighted_average", "logistic")
+COMBINERS = ("weighted_average", "logistic", "cawpe")
+# Combiners when stacking.stack.combiners is not given (cawpe only when listed).
+DEFAULT_COMBINERS = ["weighted_average", "logistic"]
 
 
 def meta_columns(model: str, classes: list[str]) -> list[str]:
@@ -157,6 +173,39 @@ class LogisticStack(EpochModel):
         return {"combiner": "logistic", "C": self.C}
 
 
+class CAWPE(EpochModel):
+    """HIVE-COTE 2's ensemble: ``sum_m w_m p_m / sum_m w_m`` with ``w_m = accuracy_m ** alpha``.
+
+    ``accuracy_m`` is base model ``m``'s accuracy on the fitting rows, whose probabilities are
+    out-of-fold: HIVE-COTE's train-CV estimate. Written here: aeon's ``ClassifierEnsemble``
+    fits its members itself, and the stack's members are fitted already.
+    """
+
+    def __init__(self, models: list[str], classes: list[str], alpha: float = 4.0):
+        self.all_models, self.classes, self.alpha = list(models), list(classes), float(alpha)
+
+    def fit(self, data: EpochData, rows: np.ndarray) -> CAWPE:
+        probas = _model_probabilities(data, rows, self.all_models)
+        truth = pd.Categorical(data.labels(rows), categories=self.classes).codes
+        accuracy = (probas.argmax(axis=-1) == truth).mean(axis=1)
+        weights = accuracy**self.alpha
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0)
+        self.weights_ = dict(zip(self.all_models, weights.round(6).tolist(), strict=True))
+        self.seen_epoch_ids = data.epoch_ids(rows)
+        return self
+
+    @property
+    def models(self) -> list[str]:
+        return [m for m, w in self.weights_.items() if w > 0]
+
+    def predict_proba(self, data: EpochData, rows: np.ndarray) -> np.ndarray:
+        w = np.array([self.weights_[m] for m in self.models])
+        return np.tensordot(w / w.sum(), _model_probabilities(data, rows, self.models), axes=1)
+
+    def report(self) -> dict:
+        return {"combiner": "cawpe", "alpha": self.alpha, "weights": self.weights_}
+
+
 @dataclass
 class Candidate:
     name: str
@@ -165,6 +214,7 @@ class Candidate:
     kappa: float = float("nan")
     log_loss: float = float("nan")
     fold_macro_f1: list[float] = field(default_factory=list)
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def rank(self) -> tuple[float, float, float]:
         """Macro F1, then kappa, then (lower) log loss: ties in the decisions (common on small,
@@ -176,13 +226,30 @@ class Candidate:
         no_worse = all(a >= b for a, b in zip(self.fold_macro_f1, other.fold_macro_f1, strict=True))
         return self.macro_f1 >= other.macro_f1 + margin and no_worse
 
+    def separated_from(self, other: Candidate, z: float) -> bool:
+        """More cases right than ``other`` beyond noise: of the ``b + c`` cases where exactly one
+        of the two is right (``b`` this one), the surplus ``b - c`` exceeds ``z`` standard
+        deviations of a fair coin's (a sign / McNemar test, ``b - c > z * sqrt(b + c)``)."""
+        b = int((self.correct & ~other.correct).sum())
+        c = int((~self.correct & other.correct).sum())
+        return b - c > z * np.sqrt(b + c)
+
 
 def _candidates(
     models: list[str], classes: list[str], settings: dict, seed: int
 ) -> list[Candidate]:
     out = [Candidate(m, SingleModel(m, classes)) for m in models]
     if len(models) > 1:
-        combiners = settings.get("combiners", list(COMBINERS))
+        combiners = settings.get("combiners", DEFAULT_COMBINERS)
+        unknown = sorted(set(combiners) - set(COMBINERS))
+        if unknown:
+            raise InputDataError(
+                "stacking.stack.combiners",
+                f"names unknown combiners {unknown}.",
+                f"use a subset of {list(COMBINERS)}.",
+            )
+        if "cawpe" in combiners:
+            out.append(Candidate("cawpe", CAWPE(models, classes, settings.get("cawpe_alpha", 4.0))))
         if "weighted_average" in combiners:
             out.append(Candidate("weighted_average", WeightedAverage(models, classes)))
         if "logistic" in combiners:
@@ -201,9 +268,40 @@ def _score(candidate: Candidate, data: EpochData, rows: np.ndarray) -> None:
         proba, candidate.fold_macro_f1 = oof.proba, [r.macro_f1 for r in oof.folds]
     else:
         proba = candidate.model.fit(data, rows).predict_proba(data, rows)
-    result = scores(y, np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)])
+    decided = np.asarray(data.classes, dtype=object)[proba.argmax(axis=1)]
+    result = scores(y, decided)
     candidate.macro_f1, candidate.kappa = result["macro_f1"], result["kappa"]
+    candidate.correct = decided == y
     candidate.log_loss = float(log_loss(y, np.clip(proba, 1e-12, 1.0), labels=data.classes))
+
+
+def choose(candidates: list[Candidate], base_models: list[str], settings: dict) -> Candidate:
+    """The candidate the stack becomes (see the module docstring).
+
+    Without ``noise_z``: the best single base model, unless a combination beats it by
+    ``margin`` and in every fold. With ``noise_z``: among the candidates that CV cannot
+    separate from the best (:meth:`Candidate.separated_from`), the one whose worst fold is best
+    (ties: CAWPE, then another combination, before a single model).
+    """
+    margin = float(settings.get("margin", 0.005))
+    singles = [c for c in candidates if c.name in base_models]
+    best_single = max(singles, key=Candidate.rank)
+    if settings.get("noise_z") is None:
+        better = [
+            c for c in candidates if c.name not in base_models and c.beats(best_single, margin)
+        ]
+        return max(better, key=Candidate.rank) if better else best_single
+    z = float(settings["noise_z"])
+    best = max(candidates, key=Candidate.rank)
+    tied = [c for c in candidates if not best.separated_from(c, z)]
+
+    def robust(c: Candidate) -> tuple:
+        # Worst fold first; on a tie there (e.g. every candidate right in every fold) an
+        # ensemble before a single model, CAWPE (nothing fitted) first; then the pooled rank.
+        hedge = 2 if c.name == "cawpe" else int(c.name not in base_models)
+        return min(c.fold_macro_f1, default=c.macro_f1), hedge, *c.rank()
+
+    return max(tied, key=robust)
 
 
 class SelectedStack(EpochModel):
@@ -219,13 +317,7 @@ class SelectedStack(EpochModel):
         candidates = _candidates(self.base_models, self.classes, self.settings, self.seed)
         for candidate in candidates:
             _score(candidate, data, rows)
-        singles = [c for c in candidates if c.name in self.base_models]
-        best_single = max(singles, key=Candidate.rank)
-        margin = float(self.settings.get("margin", 0.005))
-        better = [
-            c for c in candidates if c.name not in self.base_models and c.beats(best_single, margin)
-        ]
-        chosen = max(better, key=Candidate.rank) if better else best_single
+        chosen = choose(candidates, self.base_models, self.settings)
         self.selected_ = chosen.name
         self.model_ = chosen.model.fit(data, rows)
         self.scores_ = {

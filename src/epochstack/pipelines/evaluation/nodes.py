@@ -300,7 +300,10 @@ def evaluation_context(
         "forbidden_transitions": forbidden_transitions(evaluation, label_mapping, classes),
         "label_mapping": label_mapping,
         "n_unlabelled_excluded": n_unlabelled,
-        "stack": {k: stack_report.get(k) for k in ("selected", "stacked_models", "left_out")},
+        "stack": {
+            **{k: stack_report.get(k) for k in ("selected", "stacked_models", "left_out")},
+            **{k: stack_report[k] for k in ("noise_z",) if k in stack_report},
+        },
     }
 
 

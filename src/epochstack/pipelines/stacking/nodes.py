@@ -27,6 +27,7 @@ from epochstack.models.registry import (
     reads_features,
     select_features,
 )
+from epochstack.models.signal_models import unfit_reason
 from epochstack.models.stacking import SelectedStack, StackedModel, meta_table
 from epochstack.models.tuning import log_study_to_mlflow
 from epochstack.serving import log_serving_model as log_and_register
@@ -72,6 +73,11 @@ def train_base_models(
     oof_frames, test_frames, fitted, reports, timings = [], [], {}, {}, {}
     for name in names:
         spec = stacking["base_models"][name]
+        reason = _unfit_reason(spec, data)
+        if reason:
+            logger.warning("%s is left out of this run: %s.", name, reason)
+            reports[name] = {"model": name, "left_out": reason}
+            continue
         columns = (
             select_features(data.features.columns, spec.get("features"), name)
             if reads_features(spec)
@@ -92,6 +98,7 @@ def train_base_models(
                 key={"spec": spec, "imbalance": _imbalance(spec, stacking), "columns": columns},
                 columns=columns,
                 executor=run_on,
+                refit_beside_folds=not reads_features(spec),
             )
         oof, test = result.frames(data, cv_rows, test_rows)
         oof_frames.append(oof)
@@ -101,7 +108,20 @@ def train_base_models(
         timings[name] = result.timings()
         for study in result.studies:
             log_study_to_mlflow(optuna_storage, study, name)
+    if not fitted:
+        raise InputDataError(
+            "stacking.enabled",
+            f"leaves no base model that fits these data ({reports}).",
+            "enable e.g. logreg.",
+        )
     return _long(oof_frames), _long(test_frames), fitted, reports, timings
+
+
+def _unfit_reason(spec: dict, data) -> str | None:
+    """Why a raw-signal model's reference cannot be fitted on these epochs (None: it can)."""
+    if reads_features(spec) or data.signals is None:
+        return None
+    return unfit_reason(spec["estimator"], len(data.signals.channel_names), len(data.classes))
 
 
 def _build(
@@ -258,6 +278,8 @@ def train_stack(
         "final": final.report(),
         **scores(data.labels(cv_rows), stack_oof.predictions()),
         "outer_folds": [{"fold": r.fold, **r.model_report} for r in stack_oof.folds],
+        # Only with the robust rule, so that the default run's report keeps its keys.
+        **({"noise_z": float(settings["noise_z"])} if settings.get("noise_z") is not None else {}),
     }
     logger.info(
         "Stack: %s (OOF macro F1 %.3f, kappa %.3f); candidates %s.",
