@@ -29,7 +29,8 @@ from scipy import signal, stats
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from epochstack.signals.synthetic_sleep import STAGES, simulate_sleep_night
+from epochstack.synthetic import simulate_sleep_night
+from epochstack.synthetic.stages import STAGES
 
 EDGES = np.geomspace(0.5, 30.0, 16)
 EEG, OTHER = [0, 1], [2, 3]

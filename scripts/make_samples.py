@@ -20,7 +20,7 @@ from epochstack.io.edf import load_edf_recording, write_edf
 from epochstack.io.mat import write_mat
 from epochstack.models.splits import choose_test_subjects
 from epochstack.signals.recording import Recording
-from epochstack.signals.synthetic import generate_sleep_recording
+from epochstack.synthetic import generate_sleep_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED, N_SUBJECTS, HOURS, SFREQ = 42, 10, 8.0, 100.0  # conf/base dataset.synthetic

@@ -193,7 +193,7 @@ def dataset_source(dataset: dict):
     if fmt == "synthetic":
         return CodeDatasetSource(
             {
-                "generator": "epochstack.signals.synthetic",
+                "generator": "epochstack.synthetic",
                 **{k: str(v) for k, v in (dataset.get("synthetic") or {}).items()},
             }
         )

@@ -11,7 +11,7 @@ import scipy.io
 from epochstack.errors import InputDataError
 from epochstack.io.mat import read_mat_recordings, recording_variables, write_mat
 from epochstack.io.recordings import read_recordings
-from epochstack.signals.synthetic import generate_sleep_recording
+from epochstack.synthetic import generate_sleep_recording
 
 
 @pytest.fixture(scope="module")

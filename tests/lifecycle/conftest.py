@@ -28,7 +28,7 @@ def new_recording_samples(
     subject: int = 37, hours: float = 0.25, seed: int = 9091
 ) -> tuple[pd.DataFrame, list[str]]:
     """A recording no model saw, as the serving input table (the CSV format), and its labels."""
-    from epochstack.signals.synthetic import generate_sleep_recording
+    from epochstack.synthetic import generate_sleep_recording
 
     rec = generate_sleep_recording(subject, hours=hours, sfreq=100.0, seed=seed)
     samples = pd.DataFrame(rec.signals.T.astype(float), columns=list(rec.channel_names))

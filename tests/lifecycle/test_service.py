@@ -22,7 +22,7 @@ from epochstack.io.mat import write_mat
 from epochstack.service import ServiceSettings, create_app, load_served_model, resolve_model_uri
 from epochstack.service.app import Gate
 from epochstack.service.uploads import safe_file_name
-from epochstack.signals.synthetic import generate_sleep_recording
+from epochstack.synthetic import generate_sleep_recording
 
 pytestmark = pytest.mark.integration
 

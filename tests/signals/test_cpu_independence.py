@@ -19,7 +19,7 @@ import hashlib
 import numpy as np
 from epochstack.signals.features import extract_features
 from epochstack.signals.preprocessing import epoch_recording, filter_signals
-from epochstack.signals.synthetic_sleep import generate_sleep_recording
+from epochstack.synthetic import generate_sleep_recording
 
 night = generate_sleep_recording(1, hours=0.5, sfreq=100.0, seed=42)
 night.signals = filter_signals(

@@ -19,7 +19,7 @@ from epochstack.io.h5 import read_h5_epochs
 from epochstack.io.mat import read_mat_recordings
 from epochstack.io.uea import read_uea_pair
 from epochstack.signals.recording import EpochedRecording, Recording
-from epochstack.signals.synthetic import synthetic_recordings
+from epochstack.synthetic import synthetic_recordings
 
 logger = logging.getLogger(__name__)
 

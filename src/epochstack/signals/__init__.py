@@ -1,1 +1,1 @@
-"""Signal processing that knows nothing of Kedro: recordings, synthetic data, filters, epochs."""
+"""Signal processing of real recordings that knows nothing of Kedro: recordings, filters, epochs."""

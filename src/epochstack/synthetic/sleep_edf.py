@@ -19,18 +19,8 @@ from scipy import signal
 from epochstack.errors import ParameterError
 from epochstack.io.edf import stage_runs
 from epochstack.signals.preprocessing import zero_phase_filter
-from epochstack.signals.synthetic_sleep import (
-    EMG,
-    EPOCH_S,
-    FPZ,
-    N1,
-    N2,
-    REM,
-    STAGES,
-    SleepNight,
-    W,
-    simulate_sleep_night,
-)
+from epochstack.synthetic.sleep import simulate_sleep_night
+from epochstack.synthetic.stages import EMG, EPOCH_S, FPZ, N1, N2, REM, STAGES, SleepNight, W
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +44,7 @@ def write_sleep_edf_folder(
     """Write ``n_subjects`` simulated nights into ``folder`` as Sleep-EDF ``SC*`` file pairs.
 
     Subject ``i`` (0-99) is ``SC4{i:02d}1E0-PSG.edf`` + ``SC4{i:02d}1EC-Hypnogram.edf``, the same
-    night as :func:`epochstack.signals.synthetic.generate_sleep_recording` ``(i, hours, 100 Hz,
+    night as :func:`epochstack.synthetic.generate_sleep_recording` ``(i, hours, 100 Hz,
     seed)`` gives, its chin EMG reduced to a 1-Hz RMS envelope and its labels scored in R&K
     terms: N3 as stage 3 or 4 by how much of the epoch holds slow waves above 75 µV, epochs
     mostly covered by a body movement as ``Movement time``, epochs whose EEG an electrode

@@ -5,10 +5,15 @@ import pytest
 from scipy import signal, stats
 
 from epochstack.errors import ParameterError
-from epochstack.signals import synthetic_sleep as ss
-from epochstack.signals import synthetic_sleep_realistic as sr
-from epochstack.signals.synthetic import generate_sleep_recording, synthetic_recordings
-from epochstack.signals.synthetic_sleep import N1, N3, REM, W, simulate_sleep_night
+from epochstack.synthetic import (
+    generate_sleep_recording,
+    simulate_sleep_night,
+    synthetic_recordings,
+)
+from epochstack.synthetic import hypnogram as hy
+from epochstack.synthetic import sleep as ss
+from epochstack.synthetic import sleep_realistic as sr
+from epochstack.synthetic.stages import N1, N3, REM, W
 
 SFREQ = 100.0
 STAGES = ["W", "N1", "N2", "N3", "REM"]
@@ -67,11 +72,11 @@ def test_nights_never_end_an_epoch_short_issue_10():
         n_epochs = int(hours * 120)
         for subject in range(300):
             rng = np.random.default_rng(np.random.SeedSequence([42, subject]))
-            easy = ss.simulate_hypnogram(
+            easy = hy.simulate_hypnogram(
                 rng, n_epochs, cycle_min=ss.SleepSubject.draw(rng).cycle_min
             )
-            group = sr.population_named(None)
-            real = sr.simulate_night_hypnogram(
+            group = hy.population_named(None)
+            real = hy.simulate_night_hypnogram(
                 rng, n_epochs, sr.NightSubject.draw(rng, group), group
             )
             assert len(easy) == len(real) == n_epochs
@@ -81,8 +86,8 @@ def test_whole_nights_have_wake_at_both_ends_and_adult_proportions():
     props, first, last = [], [], []
     for subject in range(40):
         rng = np.random.default_rng(np.random.SeedSequence([5, subject]))
-        group = sr.population_named(None)
-        night = sr.simulate_night_hypnogram(rng, 960, sr.NightSubject.draw(rng, group), group)
+        group = hy.population_named(None)
+        night = hy.simulate_night_hypnogram(rng, 960, sr.NightSubject.draw(rng, group), group)
         props.append(np.bincount(night, minlength=5) / len(night))
         first.append(night[0])
         last.append(night[-1])
@@ -99,11 +104,11 @@ def test_whole_nights_have_wake_at_both_ends_and_adult_proportions():
 
 def test_older_sleepers_have_less_n3_and_more_wake_than_young_ones():
     def shares(population):
-        group = sr.population_named(population)
+        group = hy.population_named(population)
         out = []
         for subject in range(40):
             rng = np.random.default_rng(np.random.SeedSequence([9, subject]))
-            night = sr.simulate_night_hypnogram(rng, 960, sr.NightSubject.draw(rng, group), group)
+            night = hy.simulate_night_hypnogram(rng, 960, sr.NightSubject.draw(rng, group), group)
             out.append(np.bincount(night, minlength=5) / len(night))
         return np.mean(out, axis=0)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from epochstack.signals.synthetic_seizure import SEIZURE_CHANNELS, generate_seizure_recording
+from epochstack.synthetic.seizure import SEIZURE_CHANNELS, generate_seizure_recording
 
 HOURS = 1.0
 SFREQ = 25.0

@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from epochstack.signals import synthetic_noise as sn
-from epochstack.signals.synthetic import generate_sleep_recording, synthetic_recordings
-from epochstack.signals.synthetic_sleep import (
-    N1,
-    N3,
-    REM,
-    SLEEP_CHANNELS,
-    W,
-    score_hypnogram,
-    simulate_hypnogram,
-)
+from epochstack.synthetic import generate_sleep_recording, synthetic_recordings
+from epochstack.synthetic import noise as sn
+from epochstack.synthetic.hypnogram import score_hypnogram, simulate_hypnogram
+from epochstack.synthetic.stages import N1, N3, REM, SLEEP_CHANNELS, W
 
 SFREQ = 100.0
 
@@ -182,3 +175,10 @@ def test_the_header_tells_what_will_be_generated(task, hours, sfreq):
     header = source.header  # checked before any recording is generated
     assert (header.n_samples, header.sfreq) == (recording.n_samples, recording.sfreq)
     assert list(header.channel_types) == recording.channel_types
+
+
+def test_the_old_import_path_is_an_alias_of_the_package():
+    from epochstack.signals import synthetic as old
+
+    assert old.generate_sleep_recording is generate_sleep_recording
+    assert old.synthetic_recordings is synthetic_recordings

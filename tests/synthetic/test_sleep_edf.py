@@ -10,9 +10,8 @@ import pytest
 
 from epochstack.errors import ParameterError
 from epochstack.io.edf import read_edf_recordings
-from epochstack.signals.synthetic import write_sleep_edf_folder
-from epochstack.signals.synthetic_sleep import simulate_sleep_night
-from epochstack.signals.synthetic_sleep_edf import emg_rms_envelope, rk_hypnogram
+from epochstack.synthetic import simulate_sleep_night, write_sleep_edf_folder
+from epochstack.synthetic.sleep_edf import emg_rms_envelope, rk_hypnogram
 
 ALLOWED = {f"Sleep stage {s}" for s in ("W", "1", "2", "3", "4", "R", "?")} | {"Movement time"}
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from epochstack.signals import synthetic_noise as sn
 from epochstack.signals.recording import EVENT_COLUMNS, Recording
+from epochstack.synthetic import noise as sn
 
 SEIZURE_CHANNELS = ["ACC x", "ACC y", "ACC z", "HR"]
 SEIZURE_CHANNEL_TYPES = ["acc", "acc", "acc", "hr"]

@@ -19,50 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from epochstack.errors import ParameterError
-from epochstack.signals import synthetic_noise as sn
-from epochstack.signals import synthetic_sleep as ss
-from epochstack.signals.synthetic_sleep import EMG, EOG, EPOCH_S, FPZ, N1, N2, N3, PZ, REM, W
-
-
-@dataclass(frozen=True)
-class Population:
-    """Sleep architecture of a group of healthy sleepers (minutes unless named otherwise)."""
-
-    sleep_latency_min: float  # median; log-normal between subjects
-    n3_first_cycle_min: float  # N3 in the first cycle; it fades cycle by cycle
-    n3_decay: float  # N3 of cycle k = first * exp(-n3_decay * k)
-    awakenings_per_h: float  # awakenings (>= 30 s) per hour of sleep, besides those after REM
-    awakening_min: float  # their median length
-    n1_shifts_per_h: float  # brief shifts from N2 to N1 per hour of N2
-    arousals_per_h: tuple[float, float]  # brief (3-15 s) arousals per hour of sleep, subject range
-    final_wake_min: tuple[float, float]  # awake in bed before lights on
-    slow_wave_gain: float  # slow-wave amplitude relative to young adults' ...
-    spindle_density: float  # ... spindle density ...
-    alpha_shift_hz: float  # ... and alpha frequency
-
-
-POPULATIONS = {
-    "young": Population(10.0, 55.0, 0.8, 0.5, 1.5, 2.0, (6.0, 12.0), (3.0, 15.0), 1.25, 1.15, 0.3),
-    "adult": Population(14.0, 45.0, 0.9, 1.0, 2.0, 3.5, (10.0, 18.0), (5.0, 20.0), 1.0, 1.0, 0.0),
-    "older": Population(
-        22.0, 20.0, 1.0, 2.4, 3.5, 5.0, (18.0, 30.0), (10.0, 30.0), 0.6, 0.65, -0.8
-    ),
-}
-DEFAULT_POPULATION = "adult"
+from epochstack.synthetic import hypnogram as hy
+from epochstack.synthetic import noise as sn
+from epochstack.synthetic import stages as st
+from epochstack.synthetic import transients as tr
+from epochstack.synthetic.stages import EMG, EOG, EPOCH_S, FPZ, N2, PZ, REM, W
 
 # Continuous components per stage, W N1 N2 N3 REM: RMS (µV) for a reference subject at the
 # channel where the component is strongest. Wake values are for relaxed (eyes-closed) wake.
 BACKGROUND_RMS = np.array([10.0, 11.0, 13.0, 16.0, 10.0])  # aperiodic 1/f^beta
 BACKGROUND_EXPONENT = np.array([1.3, 1.6, 2.0, 2.4, 1.9])  # beta: steeper in deep sleep
 STAGE_RMS = {
-    "delta": [
-        4.0,
-        8.0,
-        16.0,
-        38.0,
-        9.0,
-    ],  # slow oscillation and delta: flat to ~1.5 Hz, then falling
+    # slow oscillation and delta: flat to ~1.5 Hz, then falling
+    "delta": [4.0, 8.0, 16.0, 38.0, 9.0],
     "theta": [4.0, 8.0, 7.0, 5.0, 9.0],  # subject peak 5-7 Hz
     "alpha": [12.0, 5.0, 2.0, 1.5, 4.0],  # subject peak 8.5-11.5 Hz (Pz-Oz)
     "sigma": [1.0, 1.5, 3.0, 2.5, 1.0],  # spindle-frequency background
@@ -80,7 +49,7 @@ _GAIN = {  # background delta theta alpha sigma beta slow_eye emg amplifier
     EMG: (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0),
 }
 CHANNEL_GAIN = np.array(
-    [[g[0]] * len(ss.STAGES) + list(g[1:]) for g in (_GAIN[c] for c in range(4))]
+    [[g[0]] * len(st.STAGES) + list(g[1:]) for g in (_GAIN[c] for c in range(4))]
 )
 COHERENCE_WITH_FPZ = (1.0, 0.3, 0.5, 0.0)
 # Depth (log-sd) of the within-seconds amplitude modulation of the continuous EEG per stage.
@@ -95,7 +64,7 @@ EVENT_RATES = {
     "saccade": np.array([20.0, 2.0, 0.0, 0.0, 0.0]),
     "blink": np.array([10.0, 3.0, 0.0, 0.0, 0.0]),
     "movement": np.array([0.4, 0.15, 0.03, 0.01, 0.05]),
-    "twitch": ss.EVENT_RATES["twitch"],
+    "twitch": np.array([0.0, 0.0, 0.0, 0.0, 8.0]),
 }
 # Share of the EEG transients on Fpz-Cz, Pz-Oz and the EOG (vertex waves: Cz is Fpz-Cz's reference).
 EVENT_GAIN = {
@@ -146,7 +115,7 @@ class NightSubject:
     line_noise_uv: tuple[float, float, float, float]
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, population: Population) -> NightSubject:
+    def draw(cls, rng: np.random.Generator, population: hy.Population) -> NightSubject:
         return cls(
             eeg_gain=_spread(rng, 0.2),
             slow_wave_gain=population.slow_wave_gain * _spread(rng, 0.2),
@@ -185,131 +154,6 @@ class NightSubject:
 def _spread(rng: np.random.Generator, sd: float, size: int | None = None) -> np.ndarray | float:
     """Log-normal factor of median 1 and log-sd ``sd``, cut at 2 sd (healthy volunteers)."""
     return sn.exp(sd * np.clip(rng.standard_normal(size), -2.0, 2.0))
-
-
-def population_named(name: str | None) -> Population:
-    """The :class:`Population` called ``name`` (``None``: healthy adults)."""
-    key = DEFAULT_POPULATION if name is None else str(name)
-    if key not in POPULATIONS:
-        raise ParameterError(
-            "dataset.synthetic.population",
-            f"unknown population {name!r}.",
-            f"use null or one of {sorted(POPULATIONS)}.",
-        )
-    return POPULATIONS[key]
-
-
-def simulate_night_hypnogram(
-    rng: np.random.Generator, n_epochs: int, subject: NightSubject, population: Population
-) -> np.ndarray:
-    """True stage code per 30-s epoch (0=W .. 4=REM) of a night from lights out to lights on.
-
-    Sleep latency, then NREM/REM cycles (N3 early, REM growing cycle by cycle, most REM periods
-    ending in a brief awakening or N1) for as long as the subject sleeps, then wake until the
-    recording ends; a recording longer than the subject's sleep need holds more wake at both
-    ends (like Sleep-EDF's day-long files). Awakenings, brief shifts to N1 and epoch-level
-    intrusions (N3 lightening, REM fragmented by N2) are sprinkled over the sleep. A recording too
-    short for lights out, one cycle and lights on is compressed so it still holds every stage.
-    """
-    total_min = n_epochs * EPOCH_S / 60
-    latency = min(60.0, rng.lognormal(np.log(population.sleep_latency_min), 0.5))
-    final_wake = rng.uniform(*population.final_wake_min)
-    spare = max(0.0, total_min - latency - final_wake - subject.sleep_need_min)
-    before = rng.uniform(0.2, 0.5)
-    lights_out, lights_on = latency + before * spare, final_wake + (1 - before) * spare
-
-    bouts: list[tuple[int, float]] = [(W, lights_out), (N1, rng.uniform(2, 7))]
-    cycle, scale = 0, 1.0
-    while cycle == 0 or scale * sum(m for _, m in bouts) < total_min - scale * lights_on:
-        n3 = max(
-            0.0, rng.normal(population.n3_first_cycle_min, 8) * sn.exp(-population.n3_decay * cycle)
-        )
-        rem = min(35.0, rng.uniform(5, 12) + cycle * rng.uniform(6, 10))
-        n2 = max(10.0, subject.cycle_min - n3 - rem - 4)
-        first_n2 = n2 * rng.uniform(0.3, 0.5)
-        bouts += [(N2, first_n2), (N3, n3), (N2, n2 - first_n2), (REM, rem)]
-        bouts.append((W, rng.uniform(1, 4)) if rng.random() < 0.5 else (N1, rng.uniform(1, 3)))
-        if cycle == 0:  # lights out, the first cycle and lights on must fit the recording
-            scale = min(1.0, 0.95 * total_min / (sum(m for _, m in bouts[:-1]) + lights_on))
-        cycle += 1
-    stages, minutes = np.array(bouts).T
-    stages = stages.astype(int)
-    first_rem = int(np.argmax(stages == REM))
-    while True:  # rounding to whole epochs must leave the first REM period inside the night
-        lengths = np.maximum(
-            np.where(stages == REM, 3, 1), np.round(minutes * scale * 60 / EPOCH_S)
-        ).astype(int)
-        wake_after = max(1, int(round(lights_on * scale * 60 / EPOCH_S)))
-        if lengths[: first_rem + 1].sum() <= n_epochs - wake_after or scale < 0.01:
-            break
-        scale *= 0.9
-    asleep = ss.fit_length(np.repeat(stages, lengths), n_epochs - wake_after)
-    hypnogram = np.concatenate([asleep, np.full(wake_after, W)])
-    if scale < 1.0:  # a compressed night keeps its bare skeleton
-        return hypnogram
-    _add_awakenings(rng, hypnogram, population)
-    _add_n1_shifts(rng, hypnogram, population)
-    light = (hypnogram == N3) & (rng.random(n_epochs) < 0.08)
-    hypnogram[light] = N2
-    fragment = (hypnogram == REM) & (rng.random(n_epochs) < 0.04)
-    hypnogram[fragment] = N2
-    return hypnogram
-
-
-def _add_awakenings(rng, hypnogram: np.ndarray, population: Population) -> None:
-    """Wake after sleep onset: awakenings of a minute or more, each followed by N1, in place."""
-    sleep = np.flatnonzero(hypnogram != W)
-    if len(sleep) < 10:
-        return
-    onset, end = sleep[0], sleep[-1]
-    hours = (end - onset) * EPOCH_S / 3600
-    starts = rng.integers(
-        onset + 10, max(onset + 11, end), rng.poisson(population.awakenings_per_h * hours)
-    )
-    lengths = np.maximum(
-        1, np.round(rng.lognormal(np.log(population.awakening_min * 2), 0.6, len(starts)))
-    ).astype(int)
-    drowsy = rng.integers(1, 4, len(starts))
-    for start, length, n1 in zip(starts, lengths, drowsy, strict=True):
-        stop = min(end, start + length)
-        hypnogram[start:stop] = W
-        back = slice(stop, min(end, stop + n1))
-        hypnogram[back] = np.where(hypnogram[back] == REM, REM, N1)
-
-
-def _add_n1_shifts(rng, hypnogram: np.ndarray, population: Population) -> None:
-    """Light sleep drifting up to N1 for 1-3 epochs now and then, in place."""
-    n2 = np.flatnonzero(hypnogram == N2)
-    starts = rng.choice(
-        n2,
-        min(len(n2), rng.poisson(population.n1_shifts_per_h * len(n2) * EPOCH_S / 3600)),
-        replace=False,
-    )
-    for start, length in zip(starts, rng.integers(1, 4, len(starts)), strict=True):
-        run = slice(start, start + length)
-        hypnogram[run] = np.where(hypnogram[run] == N2, N1, hypnogram[run])
-
-
-def _score_slow_wave_boundaries(rng, true_stages: np.ndarray, labels: np.ndarray) -> None:
-    """Scorers disagree most on where N3 begins and ends (the 20 % slow-wave rule, judged by
-    eye): each N2/N3 boundary moves by up to two epochs either way in the labels, in place."""
-    deep_or_light = np.isin(true_stages, (N2, N3))
-    change = np.flatnonzero(
-        deep_or_light[:-1] & deep_or_light[1:] & (true_stages[:-1] != true_stages[1:])
-    )
-    shifts = rng.choice([-2, -1, 0, 1, 2], len(change), p=[0.15, 0.2, 0.3, 0.2, 0.15])
-    for boundary, shift in zip(change, shifts, strict=True):
-        if shift > 0:  # the earlier stage reaches into the later one
-            run, stage = (
-                np.arange(boundary + 1, min(len(labels), boundary + 1 + shift)),
-                true_stages[boundary],
-            )
-        else:  # the later stage starts earlier (or the boundary stays)
-            run, stage = (
-                np.arange(max(0, boundary + 1 + shift), boundary + 1),
-                true_stages[boundary + 1],
-            )
-        labels[run[deep_or_light[run]]] = stage
 
 
 def _component_rms(rng, subject: NightSubject, frames) -> np.ndarray:
@@ -436,7 +280,7 @@ def _arousals(rng, n, sfreq, frames, subject: NightSubject) -> tuple[np.ndarray,
     """Brief arousals from sleep (3-15 s, too short to score as wake): EEG ``(alpha + beta)`` and
     chin EMG bursts, ``(eeg_track, emg_track)``."""
     times, weights, _ = frames
-    onsets = ss.frame_events(rng, (1 - weights[:, W]) * subject.arousals_per_h / 60, times)
+    onsets = tr.frame_events(rng, (1 - weights[:, W]) * subject.arousals_per_h / 60, times)
     k = len(onsets)
     durations = rng.uniform(3.0, 15.0, k)
     alpha_hz = (subject.alpha_hz + rng.normal(0, 0.4, k))[:, None]
@@ -509,43 +353,35 @@ def realistic_night(
     n_epochs: int,
     sfreq: float,
     population: str | None,
-) -> ss.SleepNight:
-    """The ``realistic`` generator behind :func:`epochstack.signals.synthetic_sleep.generate_sleep_recording`."""
-    group = population_named(population)
+) -> st.SleepNight:
+    """The ``realistic`` generator behind :func:`epochstack.synthetic.sleep.generate_sleep_recording`."""
+    group = hy.population_named(population)
     subject = NightSubject.draw(rng, group)
-    true_stages = simulate_night_hypnogram(rng, n_epochs, subject, group)
-    labels = ss.score_hypnogram(rng, true_stages, subject.label_noise)
-    _score_slow_wave_boundaries(rng, true_stages, labels)
-    active_wake = ss.wake_substate(rng, true_stages, enter=0.15, stay=0.85)
+    true_stages = hy.simulate_night_hypnogram(rng, n_epochs, subject, group)
+    labels = hy.score_hypnogram(rng, true_stages, subject.label_noise)
+    hy.score_slow_wave_boundaries(rng, true_stages, labels)
+    active_wake = hy.wake_substate(rng, true_stages, enter=0.15, stay=0.85)
     n = int(round(n_epochs * EPOCH_S * sfreq))
     frame_times = sn.frame_centres_s(n, sfreq)
     frame_epoch = np.minimum((frame_times // EPOCH_S).astype(int), n_epochs - 1)
-    weights = ss.stage_weights(rng, true_stages, frame_times, subject.ramp_s, subject.rem_ramp_s)
+    weights = hy.stage_weights(rng, true_stages, frame_times, subject.ramp_s, subject.rem_ramp_s)
     frames = (frame_times, weights, active_wake[frame_epoch])
     signals = _continuous_activity(rng, n, sfreq, subject, frames)
 
-    def events(name, rate_scale=1.0):
-        return ss.frame_events(
-            rng, sn.weighted_sum(weights, EVENT_RATES[name]) * rate_scale, frame_times
-        )
+    rates = {**EVENT_RATES, "k_complex": EVENT_RATES["k_complex"].copy()}
+    rates["k_complex"][N2] *= subject.k_complex_per_min
 
-    kc_rates = EVENT_RATES["k_complex"] * np.where(
-        np.arange(5) == N2, subject.k_complex_per_min, 1.0
-    )
-    eye, blinks = ss.eye_movements(
+    def events(name, rate_scale=1.0):
+        return tr.frame_events(rng, sn.weighted_sum(weights, rates[name]) * rate_scale, frame_times)
+
+    eye, blinks = tr.eye_movements(
         rng, n, sfreq, true_stages, frames, subject, EVENT_RATES, ACTIVE_WAKE
     )
     blinks *= np.float32(subject.blink_uv / subject.eye_movement_uv)
     arousal_eeg, arousal_emg = _arousals(rng, n, sfreq, frames, subject)
     tracks = {
-        "spindle": ss.spindles(rng, n, sfreq, events("spindle", subject.spindle_density), subject),
-        "k_complex": ss.k_complexes(
-            rng,
-            n,
-            sfreq,
-            ss.frame_events(rng, sn.weighted_sum(weights, kc_rates), frame_times),
-            subject,
-        ),
+        "spindle": tr.spindles(rng, n, sfreq, events("spindle", subject.spindle_density), subject),
+        "k_complex": tr.k_complexes(rng, n, sfreq, events("k_complex"), subject),
         "vertex": _vertex_waves(rng, n, sfreq, events("vertex"), subject),
         "sawtooth": _sawtooth_waves(rng, n, sfreq, events("sawtooth"), subject),
         "arousal": arousal_eeg,
@@ -555,18 +391,18 @@ def realistic_night(
     for name, track in tracks.items():
         for channel in (FPZ, PZ, EOG):
             signals[channel] += np.float32(EVENT_GAIN[name][channel]) * track
-    signals[EMG] += arousal_emg + ss.twitches(rng, n, sfreq, frames, subject)
+    signals[EMG] += arousal_emg + tr.twitches(rng, n, sfreq, frames, subject, EVENT_RATES["twitch"])
     heart = _cardiac(rng, n, sfreq, frames, subject)
     for channel, amp in enumerate(subject.ecg_uv):
         signals[channel] += np.float32(amp) * heart
-    movements = ss.add_movement_artefacts(
+    movements = tr.add_movement_artefacts(
         rng, signals, sfreq, frames, EVENT_RATES["movement"], (2.0, 20.0)
     )
-    ss.add_mains(rng, signals, sfreq, subject.line_noise_uv)
-    dropouts = ss.add_dropouts(rng, signals, sfreq, n / sfreq / 3600)
+    tr.add_mains(rng, signals, sfreq, subject.line_noise_uv)
+    dropouts = tr.add_dropouts(rng, signals, sfreq, n / sfreq / 3600)
     epoch_len = int(round(EPOCH_S * sfreq))
-    return ss.SleepNight(
-        recording=ss.night_recording(subject_index, signals, sfreq, labels),
+    return st.SleepNight(
+        recording=st.night_recording(subject_index, signals, sfreq, labels),
         true_stages=true_stages,
         movement_time=_epochs_covered(movements, n_epochs, epoch_len),
         unscorable=_epochs_covered(
