@@ -5,7 +5,7 @@ Model (:mod:`epochstack.serving`) and the REST service (:mod:`epochstack.service
 :func:`label_recordings`. New recordings are treated exactly as training ones: the
 preprocessing, channels and feature parameters come from the stacking manifest of the training
 run (not from the current parameters), and the same code epochs them
-(:func:`epochstack.signals.epoching.epoch_recordings`) and computes their features.
+(:func:`epochstack.epoching.epoch_recordings`) and computes their features.
 
 Before any prediction each recording is checked against the epochs the model was trained on
 (``manifest["epochs"]``: channels, sampling rate, samples per epoch): a recording without the
@@ -24,14 +24,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from epochstack.epoching import epoch_recordings
 from epochstack.errors import InputDataError
-from epochstack.io.recordings import EPOCHED_FORMATS, RecordingSource, sampling_rate_known
 from epochstack.models.engine import EpochData
 from epochstack.models.labels import proba_columns
 from epochstack.models.manifest import check_against_manifest
 from epochstack.models.stacking import StackedModel
+from epochstack.recordings import EPOCHED_FORMATS, RecordingSource, sampling_rate_known
 from epochstack.signals.epoch_store import EpochStore, StagedEpochStore
-from epochstack.signals.epoching import epoch_recordings
 from epochstack.signals.features import compute_features_for_store
 from epochstack.signals.preprocessing import pick_channels
 from epochstack.signals.recording import EpochedRecording, Recording

@@ -33,8 +33,8 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import epochstack
 from epochstack.inference import OUTPUT_COLUMNS, label_recordings, reads_trials
-from epochstack.io.recordings import read_recordings
 from epochstack.models.labels import proba_columns
+from epochstack.recordings import read_recordings
 from epochstack.signals.epoch_store import EpochStore
 from epochstack.tracking import task_name
 

@@ -10,7 +10,7 @@ import scipy.io
 
 from epochstack.errors import InputDataError
 from epochstack.io.mat import read_mat_recordings, recording_variables, write_mat
-from epochstack.io.recordings import read_recordings
+from epochstack.recordings import read_recordings
 from epochstack.synthetic import generate_sleep_recording
 
 

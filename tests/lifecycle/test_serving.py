@@ -140,8 +140,8 @@ def test_a_stack_reading_the_deep_network_serves_its_probabilities(trained, samp
     """With the stack choosing the network alone, served probabilities are the network's own
     (the saved model.pt read back, on the epochs of the new recording)."""
     from epochstack.inference import epoch_new_recordings
-    from epochstack.io.recordings import read_recordings
     from epochstack.models.deep import predict_proba
+    from epochstack.recordings import read_recordings
     from epochstack.serving import samples_dataset
 
     project, _ = trained

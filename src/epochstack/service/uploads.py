@@ -3,7 +3,7 @@ the way the inference pipeline reads and labels recordings.
 
 An upload is written to its own folder under a name made safe (letters, digits, ``.``, ``_``,
 ``-``); a name holding a path is refused, never followed. The reader is the one
-``dataset.format`` would pick (:func:`epochstack.io.recordings.read_recordings`), with the
+``dataset.format`` would pick (:func:`epochstack.recordings.read_recordings`), with the
 reader settings of ``inference.dataset`` (variable names of ``.mat`` files, CSV columns...).
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from epochstack.config import DatasetParams
 from epochstack.errors import InputDataError
 from epochstack.inference import label_recordings
-from epochstack.io.recordings import read_recordings
+from epochstack.recordings import read_recordings
 
 # extension -> (dataset.format, what the reader reads)
 UPLOAD_FORMATS = {

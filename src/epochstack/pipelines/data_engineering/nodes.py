@@ -2,7 +2,7 @@
 
 Nothing is saved until everything is known to be good: recordings are epoched by parallel
 workers into a staging folder (one recording in memory per worker,
-:func:`epochstack.signals.epoching.epoch_recordings`), the split is checked, and only the last
+:func:`epochstack.epoching.epoch_recordings`), the split is checked, and only the last
 node hands the outputs to the catalog, which moves the staged epochs into place in one rename.
 A failing run leaves the outputs of the previous run as they were.
 """
@@ -13,12 +13,12 @@ import logging
 
 import pandas as pd
 
+from epochstack.epoching import epoch_recordings
 from epochstack.errors import InputDataError
 from epochstack.ids import safe_id
-from epochstack.io.recordings import RecordingSource, read_recordings
 from epochstack.models.splits import assign_folds
+from epochstack.recordings import RecordingSource, read_recordings
 from epochstack.signals.epoch_store import StagedEpochStore
-from epochstack.signals.epoching import epoch_recordings
 
 __all__ = [
     "epoch_recordings",
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 def ingest_recordings(dataset: dict) -> dict[str, RecordingSource]:
     """Recording sources by id, lazily read: ``dataset.format`` alone picks the reader
-    (:func:`epochstack.io.recordings.read_recordings`)."""
+    (:func:`epochstack.recordings.read_recordings`)."""
     return read_recordings(dataset)
 
 

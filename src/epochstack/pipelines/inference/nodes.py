@@ -8,7 +8,7 @@ and the REST service (:mod:`epochstack.service`) all call it.
 from __future__ import annotations
 
 from epochstack.inference import label_recordings
-from epochstack.io.recordings import RecordingSource, read_recordings
+from epochstack.recordings import RecordingSource, read_recordings
 
 __all__ = ["ingest_new_recordings", "label_recordings"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 from epochstack.errors import InputDataError
 from epochstack.execution import Executor
 from epochstack.ids import safe_id, safe_ids, warn_renamed
-from epochstack.io.recordings import RecordingSource, sampling_rate_known
+from epochstack.recordings import RecordingSource, sampling_rate_known
 from epochstack.signals import preprocessing as pp
 from epochstack.signals.epoch_store import StagedEpochStore, new_staging_dir, stage_recording
 from epochstack.signals.limits import check_against_data
