@@ -205,8 +205,6 @@ def _log_model_runs(name: str, report: dict, model_dir: Path) -> None:
                 mlflow.log_metrics(
                     {"best_pass": model["best_pass"], "best_val_score": model["best_score"]}
                 )
-            if run_name.endswith("-final"):
-                for path in sorted(
-                    model_dir.glob("model.*")
-                ):  # weights, ONNX, metadata; no checkpoints
+            if run_name.endswith("-final"):  # weights, ONNX, metadata; no checkpoints
+                for path in sorted(model_dir.glob("model.*")):
                     mlflow.log_artifact(str(path), artifact_path=name)

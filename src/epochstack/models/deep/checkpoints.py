@@ -1,9 +1,5 @@
-"""``best.pt`` and ``last.pt`` of one training run: atomic writes, and resume only when they fit.
-
-``last.pt`` holds the network, optimiser, scheduler and scaler state dicts, the run's state
-(passes done, best pass and score, history) and a fingerprint of the model and its data; it is
-resumed only when that fingerprint matches, and a file that cannot be loaded is a mismatch, not
-a crash. ``best.pt`` holds the weights of the best pass so far.
+"""``best.pt`` (best weights) and ``last.pt`` (state dicts, run state, fingerprint) of one
+training run: atomic writes; resumed only when the fingerprint matches, else trained afresh.
 """
 
 from __future__ import annotations

@@ -148,11 +148,8 @@ class DeepModel(EpochModel):
         torch_threads: int | None = None,
     ):
         self.config, self.classes = config, list(classes)
-        self.device, self.checkpoint_root, self.torch_threads = (
-            device,
-            checkpoint_root,
-            torch_threads,
-        )
+        self.device, self.torch_threads = device, torch_threads
+        self.checkpoint_root = checkpoint_root
 
     def _normalisation(
         self, data: EpochData, rows: np.ndarray, channels: np.ndarray
@@ -206,27 +203,19 @@ class DeepModel(EpochModel):
         self.state_dict_ = {
             k: v.detach().cpu().clone() for k, v in result.network.state_dict().items()
         }
+        config = self.config
         self.metadata_ = model_metadata(
-            self.config.architecture,
-            self.config.network,
-            self.classes,
-            store,
-            channels,
-            normalisation,
+            config.architecture, config.network, self.classes, store, channels, normalisation
         )
         # Per-pass wall time is not a result: left out, so identical training compares equal.
         self.history_ = [
             {k: v for k, v in vars(r).items() if k != "seconds"} for r in result.history
         ]
-        self.best_pass_, self.best_score_, self.resumed_at_ = (
-            result.best_pass,
-            result.best_score,
-            result.resumed_at,
-        )
+        self.best_pass_, self.best_score_ = result.best_pass, result.best_score
+        self.resumed_at_ = result.resumed_at
         self.n_train_, self.n_validation_ = len(result.train_epoch_ids), len(result.val_epoch_ids)
-        self.seen_epoch_ids = np.concatenate([result.train_epoch_ids, result.val_epoch_ids]).astype(
-            str
-        )
+        seen = np.concatenate([result.train_epoch_ids, result.val_epoch_ids])
+        self.seen_epoch_ids = seen.astype(str)
         self._network = result.network.eval()
         return self
 

@@ -1,8 +1,5 @@
-"""A network's predictions over a table of epochs, one chunk of a recording at a time.
-
-Validation during training, the fitted :class:`~epochstack.models.deep.model.DeepModel` and a
-saved model (:func:`~epochstack.models.deep.export.predict_proba`) all predict through here.
-"""
+"""A network's predictions over a table of epochs, one chunk of a recording at a time: for
+validation during training, a fitted ``DeepModel`` and a saved model's ``predict_proba``."""
 
 from __future__ import annotations
 

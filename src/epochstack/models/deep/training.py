@@ -206,14 +206,8 @@ class Trainer:
         self.criterion = make_loss(settings, weights).to(device)
         self._set_up()
         self.checkpoints = Checkpoints(checkpoint_dir, self._fingerprint(identity), description)
-        self.state = {
-            "pass": 0,
-            "best_score": -np.inf,
-            "best_pass": -1,
-            "stale": 0,
-            "history": [],
-            "finished": False,
-        }
+        self.state = {"pass": 0, "best_score": -np.inf, "best_pass": -1, "stale": 0}
+        self.state.update(history=[], finished=False)
         self.best_weights: dict | None = None
 
     def _set_up(self) -> None:
@@ -353,20 +347,11 @@ class Trainer:
     def run_pass(self, pass_index: int) -> PassRecord:
         """Train, validate, keep the best weights and save ``last.pt``: one pass's record."""
         start = time.perf_counter()
-        train_loss, train_score = self.train_pass(pass_index)
-        val_loss, val_score = self.validate()
+        losses = (*self.train_pass(pass_index), *self.validate())  # train, val: loss and score
         learning_rate = float(self.scheduler.get_last_lr()[0])
-        record = PassRecord(
-            pass_index,
-            train_loss,
-            train_score,
-            val_loss,
-            val_score,
-            learning_rate,
-            time.perf_counter() - start,
-        )
+        record = PassRecord(pass_index, *losses, learning_rate, time.perf_counter() - start)
         self.state["history"].append(asdict(record))
-        self.keep_best(pass_index, val_score)
+        self.keep_best(pass_index, record.val_score)
         self.state["pass"] = pass_index + 1
         self.state["finished"] = self.stale() or self.state["pass"] >= self.max_passes
         self.checkpoints.save_last(self.parts, self.state)

@@ -50,25 +50,14 @@ def plot_training_curves(deep_models_report: dict) -> dict[str, plt.Figure]:
         ] + [("final", report["final"].get("history", []))]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for i, (label, history) in enumerate(runs):
-            passes = [h["pass_index"] for h in history]
-            axes[0].plot(
-                passes, [h["train_loss"] for h in history], color=f"C{i}", label=f"{label} train"
-            )
-            axes[0].plot(
-                passes,
-                [h["val_loss"] for h in history],
-                color=f"C{i}",
-                linestyle="--",
-                label=f"{label} validation",
-            )
-            axes[1].plot(passes, [h["train_score"] for h in history], color=f"C{i}")
-            axes[1].plot(passes, [h["val_score"] for h in history], color=f"C{i}", linestyle="--")
+            passes, colour = [h["pass_index"] for h in history], f"C{i}"
+            for key, style, suffix in (("train", "-", "train"), ("val", "--", "validation")):
+                loss, score = ([h[f"{key}_{m}"] for h in history] for m in ("loss", "score"))
+                axes[0].plot(passes, loss, color=colour, linestyle=style, label=f"{label} {suffix}")
+                axes[1].plot(passes, score, color=colour, linestyle=style)
         axes[0].set(xlabel="pass", ylabel="loss", title=f"{name}: loss")
-        axes[1].set(
-            xlabel="pass",
-            ylabel="validation score",
-            title=f"{name}: score (dashed: validation subjects)",
-        )
+        title = f"{name}: score (dashed: validation subjects)"
+        axes[1].set(xlabel="pass", ylabel="validation score", title=title)
         axes[0].legend(fontsize=7, ncol=2)
         fig.tight_layout()
         figures[f"{name}_training_curves.png"] = fig
