@@ -8,9 +8,9 @@ from epochstack.models.deep.data import (
     channel_indices,
 )
 from epochstack.models.deep.export import export_onnx, load_model, predict_proba, save_model
-from epochstack.models.deep.model import DeepModel
+from epochstack.models.deep.model import DeepModel, fit_model
 from epochstack.models.deep.networks import ARCHITECTURES, CNN, CNNBiLSTM, LSTMNet, build_network
-from epochstack.models.deep.training import DeepModelConfig, fit_model, train
+from epochstack.models.deep.training import DeepModelConfig, train
 
 # torch reads these settings at its first operation, which no import above runs.
 pin_cpu_kernels()

@@ -21,7 +21,7 @@ from torch import nn
 from epochstack.errors import InputDataError
 from epochstack.models.deep.data import EpochReader, Normalisation, channel_indices
 from epochstack.models.deep.networks import build_network, network_context
-from epochstack.models.deep.training import predict_table
+from epochstack.models.deep.predict import predict_table
 from epochstack.signals.epoch_store import EpochStore
 
 logger = logging.getLogger(__name__)

@@ -11,14 +11,19 @@ settings or data never resume stale weights.
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from torch import nn
 
 from epochstack.models.deep.data import (
     EpochReader,
+    EpochSequenceDataset,
     Normalisation,
     channel_indices,
     robust_statistics,
@@ -29,16 +34,21 @@ from epochstack.models.deep.export import (
     network_from,
     normalisation_from,
 )
-from epochstack.models.deep.networks import build_network
+from epochstack.models.deep.networks import build_network, network_context
+from epochstack.models.deep.predict import predict_table
 from epochstack.models.deep.training import (
     DeepModelConfig,
-    fit_model,
-    predict_table,
+    PassRecord,
+    TrainingResult,
+    seed_everything,
+    train,
     training_settings,
 )
 from epochstack.models.engine import EpochData, EpochModel
 from epochstack.models.signal_models import read_epochs
 from epochstack.models.tuning import data_fingerprint, digest
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -62,6 +72,67 @@ def resolve_normalisation(method: str, data: EpochData) -> str:
     return "training_set" if one_epoch_each else "robust"
 
 
+def choose_validation_subjects(
+    subjects: Sequence[str], fraction: float, minimum: int, seed: int
+) -> list[str]:
+    """Whole subjects held out of a training pool for early stopping: ``fraction`` of them, at
+    least ``minimum``, always leaving at least one subject to train on."""
+    unique = sorted({str(s) for s in subjects})
+    n = min(max(int(minimum), int(np.ceil(float(fraction) * len(unique)))), len(unique) - 1)
+    if n <= 0:
+        return []
+    return sorted(np.random.default_rng(seed).choice(unique, size=n, replace=False).tolist())
+
+
+def fit_model(
+    config: DeepModelConfig,
+    build: Callable[[], nn.Module],
+    reader: EpochReader,
+    pool: pd.DataFrame,
+    classes: list[str],
+    *,
+    sfreq: float,
+    device: str | torch.device = "auto",
+    checkpoint_dir: str | Path | None = None,
+    callbacks: Sequence[Callable[[PassRecord], None]] = (),
+    description: str = "train",
+    identity: dict | None = None,
+) -> TrainingResult:
+    """Build a network (weights drawn from ``config.seed``) and train it on a pool of labelled
+    epochs, early-stopping on whole subjects taken from that pool."""
+    seed_everything(config.seed)
+    network = build()
+    held_out = choose_validation_subjects(
+        pool["subject_id"], config.validation_fraction, config.min_validation_subjects, config.seed
+    )
+    is_val = pool["subject_id"].astype(str).isin(held_out).to_numpy()
+    if not held_out:
+        logger.warning(
+            "%s: a single training subject, so no validation subjects: the last pass is kept.",
+            description,
+        )
+    context = network_context(network)
+    length = int(training_settings(config.training)["sequence_length"])
+    train_set = EpochSequenceDataset(reader, pool[~is_val], classes, context, length)
+    val_set = EpochSequenceDataset(reader, pool[is_val], classes, context, 1) if held_out else None
+    result = train(
+        network,
+        train_set,
+        val_set,
+        config.training,
+        seed=config.seed,
+        sfreq=sfreq,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        callbacks=callbacks,
+        description=description,
+        identity={"config": config.to_dict(), **(identity or {})},
+    )
+    result.train_epoch_ids = pool.loc[~is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
+    result.val_epoch_ids = pool.loc[is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
+    return result
+
+
 class DeepModel(EpochModel):
     """One network of ``deep_models.networks``, trained on the rows it is fitted on."""
 
@@ -77,11 +148,8 @@ class DeepModel(EpochModel):
         torch_threads: int | None = None,
     ):
         self.config, self.classes = config, list(classes)
-        self.device, self.checkpoint_root, self.torch_threads = (
-            device,
-            checkpoint_root,
-            torch_threads,
-        )
+        self.device, self.torch_threads = device, torch_threads
+        self.checkpoint_root = checkpoint_root
 
     def _normalisation(
         self, data: EpochData, rows: np.ndarray, channels: np.ndarray
@@ -135,27 +203,19 @@ class DeepModel(EpochModel):
         self.state_dict_ = {
             k: v.detach().cpu().clone() for k, v in result.network.state_dict().items()
         }
+        config = self.config
         self.metadata_ = model_metadata(
-            self.config.architecture,
-            self.config.network,
-            self.classes,
-            store,
-            channels,
-            normalisation,
+            config.architecture, config.network, self.classes, store, channels, normalisation
         )
         # Per-pass wall time is not a result: left out, so identical training compares equal.
         self.history_ = [
             {k: v for k, v in vars(r).items() if k != "seconds"} for r in result.history
         ]
-        self.best_pass_, self.best_score_, self.resumed_at_ = (
-            result.best_pass,
-            result.best_score,
-            result.resumed_at,
-        )
+        self.best_pass_, self.best_score_ = result.best_pass, result.best_score
+        self.resumed_at_ = result.resumed_at
         self.n_train_, self.n_validation_ = len(result.train_epoch_ids), len(result.val_epoch_ids)
-        self.seen_epoch_ids = np.concatenate([result.train_epoch_ids, result.val_epoch_ids]).astype(
-            str
-        )
+        seen = np.concatenate([result.train_epoch_ids, result.val_epoch_ids])
+        self.seen_epoch_ids = seen.astype(str)
         self._network = result.network.eval()
         return self
 

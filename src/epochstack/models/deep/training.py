@@ -1,12 +1,11 @@
-"""Training loop for the deep networks, and the out-of-fold / refit procedures built on it.
+"""Training loop for the deep networks: settings, loss, schedule and :func:`train`.
 
-One call of :func:`train` is one model: class-weighted cross-entropy or focal loss, AdamW,
-linear warm-up then cosine decay (per step), gradient clipping, AMP on CUDA only, early stopping
-on a validation set of whole subjects, ``best.pt`` / ``last.pt`` checkpoints and resume from
-``last.pt``. Every random draw of a training pass is seeded from ``(seed, pass)``, so a resumed
-run repeats an uninterrupted one. A checkpoint is resumed only when its fingerprint (network
-class, training settings, the model's whole configuration and a content hash of its data, labels
-included) matches; anything else, a state dict that no longer fits included, trains afresh.
+One call of :func:`train` is one model, run by a :class:`Trainer` in named steps: class-weighted
+cross-entropy or focal loss, AdamW, linear warm-up then cosine decay (per step), gradient
+clipping, AMP on CUDA only, early stopping on a validation set of whole subjects, ``best.pt`` /
+``last.pt`` checkpoints and resume from ``last.pt`` (:mod:`epochstack.models.deep.checkpoints`).
+Every random draw of a training pass is seeded from ``(seed, pass)``, so a resumed run repeats
+an uninterrupted one.
 
 In this code a *pass* is one sweep over the (capped) training set (``max_passes``); "epoch"
 means only a window of signal.
@@ -15,8 +14,6 @@ means only a window of signal.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import random
 import time
@@ -25,22 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from epochstack.models.deep.data import (
-    IGNORE_INDEX,
-    EpochReader,
-    EpochSampler,
-    EpochSequenceDataset,
-    augment,
-    context_rows,
-    prediction_chunks,
-)
-from epochstack.models.deep.networks import network_context
+from epochstack.models.deep.checkpoints import Checkpoints, fingerprint
+from epochstack.models.deep.data import IGNORE_INDEX, EpochSampler, EpochSequenceDataset, augment
+from epochstack.models.deep.predict import predict_logits, resolve_device
 from epochstack.models.engine import scores
 from epochstack.models.imbalance import class_weights
 
@@ -80,13 +69,6 @@ def training_settings(overrides: dict | None) -> dict:
     if settings["metric"] not in METRICS:
         raise ValueError(f"training.metric {settings['metric']!r}: use one of {list(METRICS)}.")
     return settings
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -189,80 +171,223 @@ class TrainingResult:
     val_epoch_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
 
-def predict_logits(
-    network: nn.Module,
-    reader: EpochReader,
-    table: pd.DataFrame,
-    device: torch.device,
-    length: int = 256,
-) -> torch.Tensor:
-    """Logits ``(len(table), n_classes)`` in ``table`` order, one chunk of a recording at a time."""
-    table = table.reset_index(drop=True)
-    context = network_context(network)
-    out: torch.Tensor | None = None
-    network.eval()
-    with torch.inference_mode():
-        for chunk in prediction_chunks(table, length):
-            rows = context_rows(chunk.rows, context, reader.n_rows(chunk.recording_id))
-            x = torch.from_numpy(reader.read(chunk.recording_id, rows)).unsqueeze(0).to(device)
-            logits = network(x)[0].float().cpu()
-            if out is None:
-                out = torch.zeros(len(table), logits.shape[1])
-            out[torch.as_tensor(chunk.targets)] = logits
-    return out if out is not None else torch.zeros(0, 0)
-
-
-def _fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.float16)
     return contextlib.nullcontext()
 
 
-def _atomic_save(payload: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a killed run never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(f".{path.name}.partial")
-    torch.save(payload, partial_path)
-    partial_path.replace(path)
+class Trainer:
+    """One :func:`train` call as named steps: set-up, resume, training pass, validation, best
+    weights, last checkpoint, early stop. ``state`` (passes done, best pass and score, passes
+    without improvement, history) is what ``last.pt`` saves."""
 
+    def __init__(
+        self,
+        network: nn.Module,
+        train_set: EpochSequenceDataset,
+        val_set: EpochSequenceDataset | None,
+        settings: dict,
+        *,
+        seed: int,
+        sfreq: float,
+        device: torch.device,
+        checkpoint_dir: str | Path | None,
+        description: str,
+        identity: dict | None,
+    ):
+        self.network, self.train_set, self.val_set = network, train_set, val_set
+        self.settings, self.seed, self.sfreq = settings, seed, sfreq
+        self.device, self.description = device, description
+        self.max_passes = int(settings["max_passes"])
+        seed_everything(seed)
+        network.to(device)
+        weights = loss_weights(train_set.codes, train_set.n_classes, settings["class_weight"])
+        self.criterion = make_loss(settings, weights).to(device)
+        self._set_up()
+        self.checkpoints = Checkpoints(checkpoint_dir, self._fingerprint(identity), description)
+        self.state = {"pass": 0, "best_score": -np.inf, "best_pass": -1, "stale": 0}
+        self.state.update(history=[], finished=False)
+        self.best_weights: dict | None = None
 
-def _resume(
-    last_path: Path,
-    fingerprint: str,
-    network,
-    optimizer,
-    scheduler,
-    scaler,
-    device,
-    description: str,
-) -> dict | None:
-    """The saved training state when ``last.pt`` belongs to this very model and data, else None."""
-    try:
-        saved = torch.load(last_path, map_location=device, weights_only=False)
-        if saved.get("fingerprint") != fingerprint:
-            logger.info(
-                "%s: %s belongs to other settings or data; training from scratch.",
-                description,
-                last_path,
-            )
-            return None
-        network.load_state_dict(saved["network"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        scaler.load_state_dict(saved["scaler"])
-    except (RuntimeError, KeyError, ValueError, EOFError, OSError) as error:
-        logger.info(
-            "%s: %s cannot be resumed (%s); training from scratch.",
-            description,
-            last_path,
-            str(error).splitlines()[0],
+    def _set_up(self) -> None:
+        """The seeded sampler (capped, optionally balanced), the loader of training chunks,
+        AdamW, warm-up then cosine decay per step, and the AMP scaler (active on CUDA only)."""
+        settings, seed = self.settings, self.seed
+        self.sampler = EpochSampler(
+            len(self.train_set),
+            seed,
+            max_items=-(-int(settings["max_train_samples"]) // int(settings["sequence_length"])),
+            weights=self.train_set.chunk_weights() if settings["balanced_sampling"] else None,
         )
-        return None
-    return saved["state"]
+        self.loader = DataLoader(
+            self.train_set,
+            batch_size=int(settings["batch_size"]),
+            sampler=self.sampler,
+            num_workers=int(settings["num_workers"]),
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(seed),
+            pin_memory=self.device.type == "cuda",
+        )
+        self.optimizer = torch.optim.AdamW(
+            self.network.parameters(),
+            lr=float(settings["learning_rate"]),
+            weight_decay=float(settings["weight_decay"]),
+        )
+        total_steps = self.max_passes * max(len(self.loader), 1)
+        self.scheduler = make_scheduler(self.optimizer, total_steps, settings["warmup_fraction"])
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.device.type == "cuda")
+        # what last.pt saves and resumes besides the run state
+        self.parts = {
+            "network": self.network,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+        }
+
+    def _fingerprint(self, identity: dict | None) -> str:
+        """What ``last.pt`` must belong to: network class, settings, seed, identity and data."""
+        train_set, val_set = self.train_set, self.val_set
+        return fingerprint(
+            type(self.network).__name__,
+            self.settings,
+            self.seed,
+            identity or {},
+            [(c.recording_id, c.rows.tolist()) for c in train_set.chunks],
+            train_set.codes.tolist(),
+            [] if val_set is None else val_set.table["epoch_id"].astype(str).tolist(),
+            [] if val_set is None else val_set.codes.tolist(),
+        )
+
+    def resume(self) -> int:
+        """Continue from ``last.pt`` when it belongs to this run; the passes already done."""
+        if self.settings["resume"]:
+            saved = self.checkpoints.resume(self.parts, self.device)
+            if saved is not None:
+                self.state = saved
+                logger.info(
+                    "%s: resuming from %s after %d of %d passes.",
+                    self.description,
+                    self.checkpoints.last,
+                    saved["pass"],
+                    self.max_passes,
+                )
+        if self.state["pass"] > 0:
+            self.best_weights = self.checkpoints.best_weights()
+        return self.state["pass"]
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch (clipped gradients); its loss and logits."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with _autocast(self.device):
+            logits = self.network(x)
+            loss = self.criterion(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.network.parameters(), float(self.settings["gradient_clip"]))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss, logits
+
+    def train_pass(self, pass_index: int) -> tuple[float, float]:
+        """One sweep over the training set, seeded from ``(seed, pass)``: mean loss, score."""
+        torch.manual_seed(self.seed * 1000 + pass_index)  # dropout
+        augment_generator = torch.Generator().manual_seed(self.seed * 1000 + pass_index)
+        self.sampler.set_pass(pass_index)
+        self.network.train()
+        total_loss, n_batches, y_true, y_pred = 0.0, 0, [], []
+        for x, y in self.loader:
+            if self.settings["augmentation"]:
+                x = augment(x, self.settings["augmentation"], self.sfreq, augment_generator)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            loss, logits = self._step(x, y)
+            total_loss += float(loss.detach())
+            n_batches += 1
+            keep = y.reshape(-1) != IGNORE_INDEX
+            y_true.append(y.reshape(-1)[keep].cpu())
+            y_pred.append(logits.detach().reshape(-1, logits.shape[-1]).argmax(1)[keep].cpu())
+        train_score = (
+            score(torch.cat(y_true).numpy(), torch.cat(y_pred).numpy(), self.settings["metric"])
+            if y_true
+            else float("nan")
+        )
+        return total_loss / max(n_batches, 1), train_score
+
+    def validate(self) -> tuple[float, float]:
+        """Loss and score on the validation subjects (NaN without them)."""
+        val_set = self.val_set
+        if val_set is None or not len(val_set.table):
+            return float("nan"), float("nan")
+        length = int(self.settings["predict_length"])
+        logits = predict_logits(self.network, val_set.reader, val_set.table, self.device, length)
+        codes = torch.as_tensor(val_set.codes)
+        keep = codes != IGNORE_INDEX
+        with torch.no_grad():
+            val_loss = float(
+                self.criterion(logits[keep].to(self.device), codes[keep].to(self.device))
+            )
+        return val_loss, score(
+            codes[keep].numpy(), logits[keep].argmax(1).numpy(), self.settings["metric"]
+        )
+
+    def keep_best(self, pass_index: int, val_score: float) -> None:
+        """Keep (and save to ``best.pt``) the weights of a pass better than all before it."""
+        # no validation: the latest pass is best
+        current = val_score if not np.isnan(val_score) else float(pass_index)
+        if current > self.state["best_score"]:
+            self.state.update(best_score=current, best_pass=pass_index, stale=0)
+            self.best_weights = {
+                k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()
+            }
+            self.checkpoints.save_best(self.best_weights, pass_index, current)
+        else:
+            self.state["stale"] += 1
+
+    def run_pass(self, pass_index: int) -> PassRecord:
+        """Train, validate, keep the best weights and save ``last.pt``: one pass's record."""
+        start = time.perf_counter()
+        losses = (*self.train_pass(pass_index), *self.validate())  # train, val: loss and score
+        learning_rate = float(self.scheduler.get_last_lr()[0])
+        record = PassRecord(pass_index, *losses, learning_rate, time.perf_counter() - start)
+        self.state["history"].append(asdict(record))
+        self.keep_best(pass_index, record.val_score)
+        self.state["pass"] = pass_index + 1
+        self.state["finished"] = self.stale() or self.state["pass"] >= self.max_passes
+        self.checkpoints.save_last(self.parts, self.state)
+        return record
+
+    def stale(self) -> bool:
+        """Early stop: ``patience`` passes without improvement."""
+        return self.state["stale"] >= int(self.settings["patience"])
+
+    def run(self, callbacks: Sequence[Callable[[PassRecord], None]]) -> TrainingResult:
+        """Resume, run the passes left (callbacks after each), end with the best weights."""
+        resumed_at = self.resume()
+        passes = range(self.state["pass"], self.max_passes)
+        progress = tqdm(passes, desc=self.description, leave=False, disable=None)
+        for pass_index in progress:
+            if self.state["finished"]:
+                break
+            record = self.run_pass(pass_index)
+            progress.set_postfix(loss=f"{record.train_loss:.3f}", val=f"{record.val_score:.3f}")
+            for callback in callbacks:
+                callback(record)
+            if self.stale():
+                logger.info(
+                    "%s: early stop after pass %d (best pass %d, %s %.3f).",
+                    self.description,
+                    pass_index,
+                    self.state["best_pass"],
+                    self.settings["metric"],
+                    self.state["best_score"],
+                )
+                break
+        if self.best_weights is not None:
+            self.network.load_state_dict(self.best_weights)
+        history = [PassRecord(**h) for h in self.state["history"]]
+        best_pass, best_score = int(self.state["best_pass"]), float(self.state["best_score"])
+        return TrainingResult(self.network.cpu(), history, best_pass, best_score, resumed_at)
 
 
 def train(
@@ -286,184 +411,22 @@ def train(
     ``identity`` (the model's configuration and data fingerprint) joins the checkpoint
     fingerprint. Without a validation set the last pass is the best.
     """
-    settings = training_settings(settings)
-    device = resolve_device(device) if not isinstance(device, torch.device) else device
-    seed_everything(seed)
-    network.to(device)
-    weights = loss_weights(train_set.codes, train_set.n_classes, settings["class_weight"])
-    criterion = make_loss(settings, weights).to(device)
-    sampler = EpochSampler(
-        len(train_set),
-        seed,
-        max_items=-(-int(settings["max_train_samples"]) // int(settings["sequence_length"])),
-        weights=train_set.chunk_weights() if settings["balanced_sampling"] else None,
-    )
-    loader = DataLoader(
+    trainer = Trainer(
+        network,
         train_set,
-        batch_size=int(settings["batch_size"]),
-        sampler=sampler,
-        num_workers=int(settings["num_workers"]),
-        worker_init_fn=seed_worker,
-        generator=torch.Generator().manual_seed(seed),
-        pin_memory=device.type == "cuda",
+        val_set,
+        training_settings(settings),
+        seed=seed,
+        sfreq=sfreq,
+        device=resolve_device(device),
+        checkpoint_dir=checkpoint_dir,
+        description=description,
+        identity=identity,
     )
-    max_passes = int(settings["max_passes"])
-    optimizer = torch.optim.AdamW(
-        network.parameters(),
-        lr=float(settings["learning_rate"]),
-        weight_decay=float(settings["weight_decay"]),
-    )
-    scheduler = make_scheduler(
-        optimizer, max_passes * max(len(loader), 1), settings["warmup_fraction"]
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    fingerprint = _fingerprint(
-        type(network).__name__,
-        settings,
-        seed,
-        identity or {},
-        [(c.recording_id, c.rows.tolist()) for c in train_set.chunks],
-        train_set.codes.tolist(),
-        [] if val_set is None else val_set.table["epoch_id"].astype(str).tolist(),
-        [] if val_set is None else val_set.codes.tolist(),
-    )
-    state = {
-        "pass": 0,
-        "best_score": -np.inf,
-        "best_pass": -1,
-        "stale": 0,
-        "history": [],
-        "finished": False,
-    }
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-    last_path = checkpoint_dir / "last.pt" if checkpoint_dir else None
-    best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
-    if last_path is not None and settings["resume"] and last_path.exists():
-        saved_state = _resume(
-            last_path, fingerprint, network, optimizer, scheduler, scaler, device, description
-        )
-        if saved_state is not None:
-            state = saved_state
-            logger.info(
-                "%s: resuming from %s after %d of %d passes.",
-                description,
-                last_path,
-                state["pass"],
-                max_passes,
-            )
-    resumed_at = state["pass"]
-    best_weights = None
-    if best_path is not None and best_path.exists() and resumed_at > 0:
-        best_weights = torch.load(best_path, map_location="cpu", weights_only=False)["network"]
-
-    progress = tqdm(range(state["pass"], max_passes), desc=description, leave=False, disable=None)
-    for pass_index in progress:
-        if state["finished"]:
-            break
-        start = time.perf_counter()
-        torch.manual_seed(seed * 1000 + pass_index)  # dropout
-        augment_generator = torch.Generator().manual_seed(seed * 1000 + pass_index)
-        sampler.set_pass(pass_index)
-        network.train()
-        total_loss, n_batches, y_true, y_pred = 0.0, 0, [], []
-        for x, y in loader:
-            if settings["augmentation"]:
-                x = augment(x, settings["augmentation"], sfreq, augment_generator)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device):
-                logits = network(x)
-                loss = criterion(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(network.parameters(), float(settings["gradient_clip"]))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            total_loss += float(loss.detach())
-            n_batches += 1
-            keep = y.reshape(-1) != IGNORE_INDEX
-            y_true.append(y.reshape(-1)[keep].cpu())
-            y_pred.append(logits.detach().reshape(-1, logits.shape[-1]).argmax(1)[keep].cpu())
-        train_score = (
-            score(torch.cat(y_true).numpy(), torch.cat(y_pred).numpy(), settings["metric"])
-            if y_true
-            else float("nan")
-        )
-        val_loss, val_score = float("nan"), float("nan")
-        if val_set is not None and len(val_set.table):
-            logits = predict_logits(
-                network, val_set.reader, val_set.table, device, int(settings["predict_length"])
-            )
-            codes = torch.as_tensor(val_set.codes)
-            keep = codes != IGNORE_INDEX
-            with torch.no_grad():
-                val_loss = float(criterion(logits[keep].to(device), codes[keep].to(device)))
-            val_score = score(
-                codes[keep].numpy(), logits[keep].argmax(1).numpy(), settings["metric"]
-            )
-        record = PassRecord(
-            pass_index,
-            total_loss / max(n_batches, 1),
-            train_score,
-            val_loss,
-            val_score,
-            float(scheduler.get_last_lr()[0]),
-            time.perf_counter() - start,
-        )
-        state["history"].append(asdict(record))
-        current = (
-            val_score if not np.isnan(val_score) else float(pass_index)
-        )  # no validation: the latest pass is best
-        if current > state["best_score"]:
-            state.update(best_score=current, best_pass=pass_index, stale=0)
-            best_weights = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-            if best_path is not None:
-                _atomic_save(
-                    {"network": best_weights, "pass": pass_index, "score": current}, best_path
-                )
-        else:
-            state["stale"] += 1
-        state["pass"] = pass_index + 1
-        state["finished"] = (
-            state["stale"] >= int(settings["patience"]) or state["pass"] >= max_passes
-        )
-        if last_path is not None:
-            _atomic_save(
-                {
-                    "network": network.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "state": state,
-                    "fingerprint": fingerprint,
-                },
-                last_path,
-            )
-        progress.set_postfix(loss=f"{record.train_loss:.3f}", val=f"{val_score:.3f}")
-        for callback in callbacks:
-            callback(record)
-        if state["stale"] >= int(settings["patience"]):
-            logger.info(
-                "%s: early stop after pass %d (best pass %d, %s %.3f).",
-                description,
-                pass_index,
-                state["best_pass"],
-                settings["metric"],
-                state["best_score"],
-            )
-            break
-    if best_weights is not None:
-        network.load_state_dict(best_weights)
-    history = [PassRecord(**h) for h in state["history"]]
-    return TrainingResult(
-        network.cpu(), history, int(state["best_pass"]), float(state["best_score"]), resumed_at
-    )
+    return trainer.run(callbacks)
 
 
-# --- one model: configuration, validation subjects, fit --------------------------------------
-
-
+# Fitted models (DeepModel.config) pickle this class under this module's name: it stays here.
 @dataclass
 class DeepModelConfig:
     """Everything that defines one deep model: network, inputs, training, validation split, seed.
@@ -487,79 +450,3 @@ class DeepModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def choose_validation_subjects(
-    subjects: Sequence[str], fraction: float, minimum: int, seed: int
-) -> list[str]:
-    """Whole subjects held out of a training pool for early stopping: ``fraction`` of them, at
-    least ``minimum``, always leaving at least one subject to train on."""
-    unique = sorted({str(s) for s in subjects})
-    n = min(max(int(minimum), int(np.ceil(float(fraction) * len(unique)))), len(unique) - 1)
-    if n <= 0:
-        return []
-    return sorted(np.random.default_rng(seed).choice(unique, size=n, replace=False).tolist())
-
-
-def fit_model(
-    config: DeepModelConfig,
-    build: Callable[[], nn.Module],
-    reader: EpochReader,
-    pool: pd.DataFrame,
-    classes: list[str],
-    *,
-    sfreq: float,
-    device: str | torch.device = "auto",
-    checkpoint_dir: str | Path | None = None,
-    callbacks: Sequence[Callable[[PassRecord], None]] = (),
-    description: str = "train",
-    identity: dict | None = None,
-) -> TrainingResult:
-    """Build a network (weights drawn from ``config.seed``) and train it on a pool of labelled
-    epochs, early-stopping on whole subjects taken from that pool."""
-    seed_everything(config.seed)
-    network = build()
-    held_out = choose_validation_subjects(
-        pool["subject_id"], config.validation_fraction, config.min_validation_subjects, config.seed
-    )
-    is_val = pool["subject_id"].astype(str).isin(held_out).to_numpy()
-    if not held_out:
-        logger.warning(
-            "%s: a single training subject, so no validation subjects: the last pass is kept.",
-            description,
-        )
-    context = network_context(network)
-    length = int(training_settings(config.training)["sequence_length"])
-    train_set = EpochSequenceDataset(reader, pool[~is_val], classes, context, length)
-    val_set = EpochSequenceDataset(reader, pool[is_val], classes, context, 1) if held_out else None
-    result = train(
-        network,
-        train_set,
-        val_set,
-        config.training,
-        seed=config.seed,
-        sfreq=sfreq,
-        device=device,
-        checkpoint_dir=checkpoint_dir,
-        callbacks=callbacks,
-        description=description,
-        identity={"config": config.to_dict(), **(identity or {})},
-    )
-    result.train_epoch_ids = pool.loc[~is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
-    result.val_epoch_ids = pool.loc[is_val, "epoch_id"].astype(str).to_numpy(dtype=object)
-    return result
-
-
-def predict_table(
-    network: nn.Module,
-    reader: EpochReader,
-    table: pd.DataFrame,
-    device: str | torch.device = "auto",
-    length: int = 256,
-) -> np.ndarray:
-    """Class probabilities ``(len(table), n_classes)`` in ``table`` order."""
-    device = resolve_device(device) if not isinstance(device, torch.device) else device
-    network.to(device)
-    proba = torch.softmax(predict_logits(network, reader, table, device, length), dim=1).numpy()
-    network.cpu()
-    return proba
