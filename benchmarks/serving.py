@@ -87,7 +87,7 @@ def trained_models(project: Path) -> dict[str, str]:
 
 def eight_hour_night(folder: Path) -> tuple[Path, int]:
     """A new 8-h night (a subject no model saw) as EDF, and its number of epochs."""
-    from epochstack.io.edf import write_edf
+    from epochstack.io.edf_writer import write_edf
     from epochstack.synthetic import generate_sleep_recording
 
     rec = generate_sleep_recording(37, hours=8.0, sfreq=100.0, seed=9091)

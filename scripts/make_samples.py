@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from epochstack.io.edf import load_edf_recording, write_edf
+from epochstack.io.edf import load_edf_recording
+from epochstack.io.edf_writer import write_edf
 from epochstack.io.mat import write_mat
 from epochstack.models.splits import choose_test_subjects
 from epochstack.signals.recording import Recording

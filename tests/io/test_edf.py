@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from epochstack.errors import InputDataError
-from epochstack.io.edf import channel_type, read_edf_recordings, write_edf
+from epochstack.io.edf import channel_type, read_edf_recordings
+from epochstack.io.edf_writer import write_edf
 from epochstack.signals.recording import Recording
 
 SFREQ = 100.0
@@ -231,7 +232,7 @@ def test_unknown_hypnogram_labels_are_listed_and_become_unscored_epochs(tmp_path
         tmp_path / "rec_hypnogram.csv",
         [(0, 30, "W"), (30, 30, "Deep"), (60, 30, "N2"), (90, 30, "Zone-X")],
     )
-    with caplog.at_level("WARNING", logger="epochstack.io.edf"):
+    with caplog.at_level("WARNING", logger="epochstack.io.hypnograms"):
         loader = read_edf_recordings(tmp_path)["rec"]
     [message] = [r.getMessage() for r in caplog.records]
     assert message.startswith(

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochstack.io.edf import load_edf_recording, write_edf
+from epochstack.io.edf import load_edf_recording
+from epochstack.io.edf_writer import write_edf
 from epochstack.io.mat import write_mat
 from epochstack.service import ServiceSettings, create_app, load_served_model, resolve_model_uri
 from epochstack.service.app import Gate

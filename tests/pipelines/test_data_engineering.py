@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from epochstack.errors import InputDataError
-from epochstack.io.edf import write_edf
+from epochstack.io.edf_writer import write_edf
 from epochstack.pipelines.data_engineering.nodes import epoch_recordings, ingest_recordings
 
 UEA = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "uea"  # shipped with the repo

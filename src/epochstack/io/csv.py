@@ -16,7 +16,11 @@ import pandas as pd
 
 from epochstack.errors import InputDataError
 from epochstack.io.edf import channel_type
-from epochstack.io.labels import check_annotation_rows
+from epochstack.io.labels import (
+    annotation_rows,
+    check_annotation_rows,
+    require_annotation_columns,
+)
 from epochstack.io.tables import read_csv_table
 from epochstack.signals.recording import EVENT_COLUMNS, Recording
 
@@ -45,52 +49,11 @@ def read_csv_recordings(
     """
     signals_path = Path(signals_path)
     table = _read_table(signals_path, "signals")
-    if time_column not in table.columns and sfreq is None:
-        raise InputDataError(
-            signals_path,
-            f"no time column {time_column!r}; columns are {list(table.columns)}.",
-            "set dataset.csv.time_column, or give dataset.sfreq for evenly spaced rows.",
-        )
-    if label_column is not None and label_column not in table.columns:
-        raise InputDataError(
-            signals_path,
-            f"no label column {label_column!r}; columns are {list(table.columns)}.",
-            "set dataset.csv.label_column to an existing column (or null).",
-        )
-    if recording_column not in table.columns:
-        table[recording_column] = signals_path.stem
-    _check_ids_present(signals_path, table, recording_column)
-    if subject_column not in table.columns:
-        logger.warning(
-            "%s: no %r column; each recording is its own subject.", signals_path, subject_column
-        )
-        table[subject_column] = table[recording_column]
-    _check_ids_present(signals_path, table, subject_column)
+    _check_named_columns(signals_path, table, time_column, label_column, sfreq)
+    _fill_ids(signals_path, table, recording_column, subject_column)
     reserved = {time_column, recording_column, subject_column, label_column}
     channels = [c for c in table.columns if c not in reserved]
-    if not channels:
-        raise InputDataError(
-            signals_path, "no channel columns.", "add one numeric column per channel."
-        )
-    for name in channels:
-        if not pd.api.types.is_numeric_dtype(table[name]):
-            example = pd.to_numeric(table[name], errors="coerce").isna() & table[name].notna()
-            bad = table[name][example].iloc[0] if example.any() else "missing values"
-            raise InputDataError(
-                signals_path,
-                f"channel column {name!r} is not numeric (e.g. {bad!r}).",
-                "keep only numeric channel columns, or name the column in dataset.csv.*_column.",
-            )
-        bad = ~np.isfinite(table[name].to_numpy(dtype=float))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise InputDataError(
-                signals_path,
-                f"channel column {name!r} has {int(bad.sum())} empty/NaN/inf value(s), the first "
-                f"on line {row + 2} (recording {table[recording_column].iloc[row]!r}: "
-                f"{table[name].iloc[row]}).",
-                "fill or interpolate the gaps first (or drop the channel from the file).",
-            )
+    _check_channels(signals_path, table, channels, recording_column)
     types = [(channel_types or {}).get(name) or channel_type(name) for name in channels]
     extra_events = (
         None if events_path is None else _read_events(Path(events_path), table[recording_column])
@@ -131,6 +94,62 @@ def read_csv_recordings(
             )
         )
     return recordings
+
+
+def _check_named_columns(
+    path: Path, table: pd.DataFrame, time_column: str, label_column: str | None, sfreq: float | None
+) -> None:
+    """The time column (unless ``sfreq`` is given) and the label column (if named) exist."""
+    if time_column not in table.columns and sfreq is None:
+        raise InputDataError(
+            path,
+            f"no time column {time_column!r}; columns are {list(table.columns)}.",
+            "set dataset.csv.time_column, or give dataset.sfreq for evenly spaced rows.",
+        )
+    if label_column is not None and label_column not in table.columns:
+        raise InputDataError(
+            path,
+            f"no label column {label_column!r}; columns are {list(table.columns)}.",
+            "set dataset.csv.label_column to an existing column (or null).",
+        )
+
+
+def _fill_ids(path: Path, table: pd.DataFrame, recording_column: str, subject_column: str) -> None:
+    """Recording and subject ids on every row, in place (file stem, recording id by default)."""
+    if recording_column not in table.columns:
+        table[recording_column] = path.stem
+    _check_ids_present(path, table, recording_column)
+    if subject_column not in table.columns:
+        logger.warning("%s: no %r column; each recording is its own subject.", path, subject_column)
+        table[subject_column] = table[recording_column]
+    _check_ids_present(path, table, subject_column)
+
+
+def _check_channels(
+    path: Path, table: pd.DataFrame, channels: list[str], recording_column: str
+) -> None:
+    """At least one channel column, each numeric and finite on every row."""
+    if not channels:
+        raise InputDataError(path, "no channel columns.", "add one numeric column per channel.")
+    for name in channels:
+        if not pd.api.types.is_numeric_dtype(table[name]):
+            example = pd.to_numeric(table[name], errors="coerce").isna() & table[name].notna()
+            bad = table[name][example].iloc[0] if example.any() else "missing values"
+            raise InputDataError(
+                path,
+                f"channel column {name!r} is not numeric (e.g. {bad!r}).",
+                "keep only numeric channel columns, or name the column in dataset.csv.*_column.",
+            )
+        bad = ~np.isfinite(table[name].to_numpy(dtype=float))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputDataError(
+                path,
+                f"channel column {name!r} has {int(bad.sum())} empty/NaN/inf value(s), the first "
+                f"on line {row + 2} (recording {table[recording_column].iloc[row]!r}: "
+                f"{table[name].iloc[row]}).",
+                "fill or interpolate the gaps first (or drop the channel from the file).",
+            )
 
 
 def _check_ids_present(path: Path, table: pd.DataFrame, column: str) -> None:
@@ -203,13 +222,7 @@ def _label_runs(labels: np.ndarray, times: np.ndarray, sfreq: float) -> pd.DataF
 def _read_events(path: Path, recording_ids: pd.Series) -> pd.DataFrame:
     table = _read_table(path, "events")
     table.columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in ("onset", "duration", "label") if c not in table.columns]
-    if missing:
-        raise InputDataError(
-            path,
-            f"events CSV lacks column(s) {missing}; has {list(table.columns)}.",
-            "write columns onset, duration, label.",
-        )
+    require_annotation_columns(path, table, "events CSV", "write columns onset, duration, label.")
     known = list(dict.fromkeys(recording_ids.astype(str)))
     if "recording_id" not in table.columns:
         if len(known) > 1:
@@ -227,20 +240,7 @@ def _read_events(path: Path, recording_ids: pd.Series) -> pd.DataFrame:
             f"events for unknown recording(s) {unknown}; signals hold {known}.",
             "fix the recording_id values.",
         )
-    try:
-        onsets = pd.to_numeric(table["onset"]).astype(float)
-        durations = pd.to_numeric(table["duration"]).astype(float)
-    except (TypeError, ValueError) as error:
-        raise InputDataError(
-            path, f"non-numeric onset/duration ({error}).", "write them in seconds."
-        ) from error
-    rows = pd.DataFrame(
-        {
-            "recording_id": table["recording_id"],
-            "onset_s": onsets,
-            "duration_s": durations,
-            "label": table["label"].astype(str).astype(object),
-        }
-    )
+    rows = annotation_rows(path, table)
+    rows.insert(0, "recording_id", table["recording_id"])
     check_annotation_rows(rows, path, what="event", may_overlap=True, first_row=2, row_name="line")
     return rows

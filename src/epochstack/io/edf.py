@@ -1,15 +1,8 @@
-"""EDF / EDF+ / BDF recordings with their hypnograms and event annotations.
+"""EDF / EDF+ / BDF recordings: a folder's files checked, then read one at a time.
 
-Reading goes through MNE. A recording's hypnogram is found, in this order (``hypnogram="auto"``):
-
-1. a hypnogram EDF beside it, matched the Sleep-EDF way: ``SC4001E0-PSG.edf`` pairs with
-   ``SC4001EC-Hypnogram.edf`` because the names before ``-PSG``/``-Hypnogram`` agree once their
-   last character (the scorer's code) is dropped; identical names also match;
-2. a CSV ``<stem>_hypnogram.csv``, ``<stem>-Hypnogram.csv`` or ``<stem>.csv`` with columns
-   ``onset, duration, label`` (seconds from the recording start);
-3. EDF+ annotations in the recording itself.
-
-Stage annotations become per-epoch labels; every other annotation becomes an event.
+Reading goes through MNE. Each recording's hypnogram (a hypnogram EDF or CSV beside it, or its
+own EDF+ annotations: :mod:`epochstack.io.hypnograms`) gives per-epoch stage labels; every other
+annotation becomes an event. :mod:`epochstack.io.edf_writer` writes recordings as EDF+.
 """
 
 from __future__ import annotations
@@ -17,29 +10,32 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
-import edfio
 import mne
 import numpy as np
 import pandas as pd
 
 from epochstack.errors import InputDataError
-from epochstack.io.labels import (
-    check_annotation_rows,
-    is_stage_annotation,
-    normalise_stage,
-    unknown_stage_names,
+from epochstack.io.hypnograms import (
+    HYPNOGRAM_MODES,
+    annotation_table,
+    check_hypnogram_file,
+    choose_hypnogram,
+    epoch_stage_texts,
+    is_hypnogram_name,
+    pair_hypnogram_csvs,
+    pair_hypnogram_files,
+    read_hypnogram,
+    recording_id_from_name,
 )
-from epochstack.io.tables import read_csv_table
-from epochstack.signals.recording import EVENT_COLUMNS, Header, LazyRecording, Recording
+from epochstack.io.labels import check_annotation_rows, is_stage_annotation, normalise_stage
+from epochstack.signals.recording import Header, LazyRecording, Recording
 
 logger = logging.getLogger(__name__)
 
 EDF_SUFFIXES = (".edf", ".bdf")
-HYPNOGRAM_MODES = ("auto", "annotations", "edf", "csv")
 # Sleep-EDF subjects (SC4ssN / ST7ssN: ss = subject, N = night) keep both nights together;
 # BIDS-style names (sub-003_night-1) the sub-<label> entity; any other file name: the part
 # before the first "_", "-" or ".".
@@ -61,9 +57,6 @@ _TYPE_HINTS = (  # first match wins, on the lower-cased channel name
     ("heart", "hr"),
     ("hr", "hr"),
 )
-_WRITE_UNITS = {"eeg": "uV", "eog": "uV", "emg": "uV", "acc": "g", "hr": "bpm"}
-_STAGE_TEXT = {"W": "W", "N1": "1", "N2": "2", "N3": "3", "REM": "R", "NREM": "NREM"}
-_UNSCORED_TEXT = "Sleep stage ?"
 
 
 def read_edf_recordings(
@@ -103,8 +96,8 @@ def read_edf_recordings(
     edf_files = sorted(
         p for p in folder.iterdir() if p.suffix.lower() in EDF_SUFFIXES and p.is_file()
     )
-    hypnogram_files = [p for p in edf_files if _is_hypnogram_name(p)]
-    psg_files = [p for p in edf_files if not _is_hypnogram_name(p)]
+    hypnogram_files = [p for p in edf_files if is_hypnogram_name(p)]
+    psg_files = [p for p in edf_files if not is_hypnogram_name(p)]
     if not psg_files:
         raise InputDataError(
             folder,
@@ -112,12 +105,12 @@ def read_edf_recordings(
             "point dataset.edf.path at the folder holding the recordings.",
         )
 
-    hypnogram_of = _pair_hypnogram_files(psg_files, hypnogram_files)
-    csv_hypnogram_of = _pair_hypnogram_csvs(folder, psg_files)
+    hypnogram_of = pair_hypnogram_files(psg_files, hypnogram_files)
+    csv_hypnogram_of = pair_hypnogram_csvs(folder, psg_files)
     subject_regex = re.compile(subject_pattern)
     loaders: dict[str, Callable[[], Recording]] = {}
     for path in psg_files:
-        recording_id = _recording_id(path)
+        recording_id = recording_id_from_name(path)
         if recording_id in loaders:
             raise InputDataError(
                 path,
@@ -126,11 +119,11 @@ def read_edf_recordings(
             )
         header = _check_header(path, channels, expected_sfreq, label_epoch_s)
         _warn_if_truncated(path)
-        label_source, label_kind = _choose_hypnogram(
+        label_source, label_kind = choose_hypnogram(
             path, hypnogram, hypnogram_of.get(path), csv_hypnogram_of.get(path)
         )
         if label_source is not None:
-            _check_hypnogram_file(label_source, label_kind)
+            check_hypnogram_file(label_source, label_kind)
         loaders[recording_id] = LazyRecording(
             partial(
                 load_edf_recording,
@@ -168,7 +161,7 @@ def load_edf_recording(
     raw = _read_raw(path, channels, preload=True)
     if channels is not None:
         raw.reorder_channels(list(channels))
-    annotations = _annotation_table(raw.annotations)
+    annotations = annotation_table(raw.annotations)
     raw, annotations = _crop_padding(raw, annotations)
     is_stage = annotations["label"].map(is_stage_annotation).astype(bool)
     stages = annotations[is_stage]
@@ -248,33 +241,6 @@ def crop_to_sleep(recording: Recording, margin_min: float) -> Recording:
     return recording
 
 
-def stage_epoch_labels(stages: pd.DataFrame, duration_s: float, label_epoch_s: float) -> np.ndarray:
-    """Per-epoch stage labels from stage annotations (``onset_s, duration_s, label``).
-
-    Epoch ``i`` spans ``[i, i + 1) * label_epoch_s`` and takes the stage whose annotation holds
-    its midpoint (normalised; unscored or movement -> ``None``). The array stops at the last
-    full epoch covered by both the recording and the hypnogram, so a short hypnogram gives a
-    short array (the caller decides whether that is acceptable).
-    """
-    texts = epoch_stage_texts(stages, duration_s, label_epoch_s)
-    return np.array(
-        [None if text is None else normalise_stage(text) for text in texts], dtype=object
-    )
-
-
-def epoch_stage_texts(stages: pd.DataFrame, duration_s: float, label_epoch_s: float) -> np.ndarray:
-    """The hypnogram annotation text holding each epoch's midpoint (``None`` where none does),
-    over the epochs :func:`stage_epoch_labels` covers."""
-    end_s = min(duration_s, float((stages["onset_s"] + stages["duration_s"]).max()))
-    n_epochs = int(np.floor(end_s / label_epoch_s + 1e-6))
-    midpoints = (np.arange(n_epochs) + 0.5) * label_epoch_s
-    texts = np.full(n_epochs, None, dtype=object)
-    for onset, duration, name in stages[EVENT_COLUMNS].itertuples(index=False):
-        inside = (midpoints >= onset) & (midpoints < onset + duration)
-        texts[inside] = str(name).strip()
-    return texts
-
-
 def _log_unstaged(recording_id: str, texts: np.ndarray, labels: np.ndarray) -> None:
     """Warn with the count of epochs that carry no stage, by annotation (``Sleep stage ?``,
     ``Movement time``, unknown names, gaps): the pipeline excludes them as unknown labels."""
@@ -301,96 +267,6 @@ def channel_type(name: str, unit: str = "") -> str:
         if re.search(rf"(?<![a-z]){hint}", lowered):
             return kind
     return "eeg" if unit.strip().lower() in _VOLT_UNITS else "misc"
-
-
-def write_edf(recording: Recording, path: str | Path) -> Path:
-    """Write a recording as EDF+ (16-bit), its hypnogram and events as annotations.
-
-    Stages become ``Sleep stage W/1/2/3/R`` annotations (runs of equal stages merged, unscored
-    epochs as ``Sleep stage ?``), events keep their labels. A last partial data record is padded
-    with edge values and marked ``BAD_ACQ_SKIP``, which the reader crops again.
-    """
-    path = Path(path)
-    samples_per_record, record_s = _data_record(recording)
-    n_pad = -recording.n_samples % samples_per_record
-    signals = np.pad(
-        np.asarray(recording.signals, dtype=np.float64), ((0, 0), (0, n_pad)), mode="edge"
-    )
-    edf_signals = []
-    for name, kind, data in zip(
-        recording.channel_names, recording.channel_types, signals, strict=True
-    ):
-        if len(name) > 16:
-            raise InputDataError(
-                recording.source,
-                f"channel name {name!r} is longer than EDF's 16 characters.",
-                "rename the channel.",
-            )
-        edf_signals.append(
-            edfio.EdfSignal(
-                data,
-                sampling_frequency=samples_per_record / record_s,
-                label=name,
-                physical_dimension=_WRITE_UNITS.get(kind, ""),
-            )
-        )
-    annotations = [edfio.EdfAnnotation(*row) for row in _hypnogram_runs(recording)]
-    if recording.events is not None:
-        annotations += [
-            edfio.EdfAnnotation(float(onset), float(duration), str(label))
-            for onset, duration, label in recording.events[EVENT_COLUMNS].itertuples(index=False)
-        ]
-    if n_pad:
-        annotations.append(
-            edfio.EdfAnnotation(recording.duration_s, n_pad / recording.sfreq, PADDING_ANNOTATION)
-        )
-    edfio.Edf(edf_signals, data_record_duration=record_s, annotations=annotations).write(path)
-    return path
-
-
-def _data_record(recording: Recording) -> tuple[int, float]:
-    """EDF needs a whole number of samples per data record: 1 s, or the shortest exact duration."""
-    rate = Fraction(recording.sfreq).limit_denominator(1000)
-    if abs(float(rate) - recording.sfreq) > 1e-9 * recording.sfreq:
-        raise InputDataError(
-            recording.source,
-            f"sampling rate {recording.sfreq} Hz has no exact EDF data-record duration.",
-            "resample to a rational rate (preprocessing.resample_hz).",
-        )
-    return rate.numerator, float(rate.denominator)
-
-
-def _hypnogram_runs(recording: Recording) -> list[tuple[float, float, str]]:
-    if recording.epoch_labels is None:
-        return []
-    if not recording.label_epoch_s:
-        raise InputDataError(
-            recording.source,
-            "epoch_labels without label_epoch_s.",
-            "set the epoch length in seconds.",
-        )
-    texts = []
-    for label in recording.epoch_labels:
-        stage = None if label is None or pd.isna(label) else normalise_stage(str(label))
-        if stage is None and not (label is None or pd.isna(label)):
-            raise InputDataError(
-                recording.source,
-                f"epoch label {label!r} is not a sleep stage; EDF hypnograms hold sleep stages only.",
-                "give non-stage labels as events (onset_s, duration_s, label).",
-            )
-        texts.append(_UNSCORED_TEXT if stage is None else f"Sleep stage {_STAGE_TEXT[stage]}")
-    return stage_runs(texts, recording.label_epoch_s)
-
-
-def stage_runs(texts: list[str], epoch_s: float) -> list[tuple[float, float, str]]:
-    """``(onset_s, duration_s, text)`` of each run of equal per-epoch hypnogram texts."""
-    runs = []
-    start = 0
-    for i in range(1, len(texts) + 1):
-        if i == len(texts) or texts[i] != texts[start]:
-            runs.append((start * epoch_s, (i - start) * epoch_s, texts[start]))
-            start = i
-    return runs
 
 
 def _read_raw(path: Path, channels: list[str] | None, *, preload: bool) -> mne.io.BaseRaw:
@@ -528,10 +404,6 @@ def _interpolate_slow_channels(path: Path, raw: mne.io.BaseRaw, signals: np.ndar
         signals[raw.ch_names.index(name)] = np.interp(times, np.arange(len(stored)) / rate, stored)
 
 
-def _recording_id(path: Path) -> str:
-    return re.sub(r"[-_]PSG$", "", path.stem, flags=re.IGNORECASE)
-
-
 def subject_id_from_name(
     path: Path, regex: re.Pattern, pattern: str, parameter: str = "dataset.edf.subject_pattern"
 ) -> str:
@@ -546,94 +418,6 @@ def subject_id_from_name(
     return match.group(1)
 
 
-def _is_hypnogram_name(path: Path) -> bool:
-    return "hypnogram" in path.stem.lower()
-
-
-def _pairing_key(path: Path) -> str:
-    return re.sub(r"[-_ ]?(psg|hypnogram)$", "", path.stem, flags=re.IGNORECASE)
-
-
-def _pair_hypnogram_files(psg_files: list[Path], hypnogram_files: list[Path]) -> dict[Path, Path]:
-    """Sleep-EDF pairing: equal keys, or keys equal but for their last character."""
-    pairs: dict[Path, Path] = {}
-    for hypnogram_path in hypnogram_files:
-        key = _pairing_key(hypnogram_path)
-        exact = [p for p in psg_files if _pairing_key(p) == key]
-        matches = exact or [
-            p
-            for p in psg_files
-            if len(_pairing_key(p)) == len(key) and _pairing_key(p)[:-1] == key[:-1]
-        ]
-        if len(matches) != 1:
-            found = (
-                "no recording"
-                if not matches
-                else f"{len(matches)} recordings ({[p.name for p in matches]})"
-            )
-            raise InputDataError(
-                hypnogram_path,
-                f"hypnogram matches {found}.",
-                "name it like its recording (SC4001E0-PSG.edf <-> SC4001EC-Hypnogram.edf) or move it out of the folder.",
-            )
-        if matches[0] in pairs:
-            raise InputDataError(
-                matches[0],
-                f"two hypnograms match this recording: {pairs[matches[0]].name}, {hypnogram_path.name}.",
-                "keep one hypnogram per recording.",
-            )
-        pairs[matches[0]] = hypnogram_path
-    return pairs
-
-
-def _pair_hypnogram_csvs(folder: Path, psg_files: list[Path]) -> dict[Path, Path]:
-    pairs: dict[Path, Path] = {}
-    claimed: set[Path] = set()
-    for psg in psg_files:
-        for stem in dict.fromkeys([psg.stem, _recording_id(psg)]):
-            for name in (f"{stem}_hypnogram.csv", f"{stem}-Hypnogram.csv", f"{stem}.csv"):
-                if (folder / name).is_file() and psg not in pairs:
-                    pairs[psg] = folder / name
-                    claimed.add(folder / name)
-    orphans = [
-        p for p in folder.glob("*.csv") if "hypnogram" in p.stem.lower() and p not in claimed
-    ]
-    if orphans:
-        raise InputDataError(
-            orphans[0],
-            "hypnogram CSV matches no recording in the folder.",
-            "name it <recording stem>_hypnogram.csv or move it out of the folder.",
-        )
-    return pairs
-
-
-def _choose_hypnogram(
-    psg: Path, mode: str, edf_hypnogram: Path | None, csv_hypnogram: Path | None
-) -> tuple[Path | None, str]:
-    if mode in ("auto", "edf") and edf_hypnogram is not None:
-        return edf_hypnogram, "edf"
-    if mode in ("auto", "csv") and csv_hypnogram is not None:
-        return csv_hypnogram, "csv"
-    if mode in ("edf", "csv"):
-        raise InputDataError(
-            psg,
-            f"no {mode} hypnogram found for this recording.",
-            f"add <recording>-Hypnogram.{mode} beside it, or set dataset.edf.hypnogram: auto.",
-        )
-    return None, "annotations"
-
-
-def _annotation_table(annotations: mne.Annotations) -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            "onset_s": np.asarray(annotations.onset, dtype=float),
-            "duration_s": np.asarray(annotations.duration, dtype=float),
-            "label": pd.Series(annotations.description, dtype=object),
-        }
-    )
-    return table[table["label"].str.strip() != ""].reset_index(drop=True)
-
-
 def _crop_padding(
     raw: mne.io.BaseRaw, annotations: pd.DataFrame
 ) -> tuple[mne.io.BaseRaw, pd.DataFrame]:
@@ -645,87 +429,3 @@ def _crop_padding(
         n_keep = int(round(tail["onset_s"].min() * raw.info["sfreq"]))
         raw.crop(tmax=(n_keep - 1) / raw.info["sfreq"])
     return raw, annotations[~padding].reset_index(drop=True)
-
-
-def read_hypnogram(path: Path, kind: str) -> pd.DataFrame:
-    """A hypnogram file's stage rows (``onset_s, duration_s, label``), checked for negative
-    durations and overlaps; ``kind`` is ``"edf"`` or ``"csv"``."""
-    if kind == "csv":
-        table = _read_hypnogram_csv(path)
-        check_annotation_rows(table, path, first_row=2, row_name="line")
-    else:
-        table = _read_hypnogram_edf(path)
-        check_annotation_rows(table, path, row_name="annotation")
-    return table
-
-
-def _check_hypnogram_file(path: Path, kind: str) -> None:
-    """Read a hypnogram when the folder is scanned: bad rows are errors, unknown stage names
-    are listed in a warning (their epochs are unscored, excluded and counted); a hypnogram
-    with no known stage name at all is an error."""
-    table = read_hypnogram(path, kind)
-    unknown = unknown_stage_names(table["label"])
-    if not unknown:
-        return
-    if not any(normalise_stage(label) for label in table["label"]):
-        raise InputDataError(
-            path,
-            f"none of its labels is a sleep stage ({', '.join(unknown[:8])}).",
-            "write stages as W, N1, N2, N3, REM (or Sleep stage W/1/2/3/4/R, Wake/NREM/REM), "
-            "and '?' for unscored epochs.",
-        )
-    share = table.loc[table["label"].astype(str).isin(unknown), "duration_s"].sum()
-    logger.warning(
-        "%s: hypnogram labels %s are not sleep stages; their %.0f s are unscored (excluded and "
-        "counted as unknown_label). Rename them to W/N1/N2/N3/REM to keep those epochs.",
-        path,
-        unknown,
-        share,
-    )
-
-
-def _read_hypnogram_edf(path: Path) -> pd.DataFrame:
-    try:
-        annotations = mne.read_annotations(path)
-    except Exception as error:  # MNE raises many types for broken files
-        raise InputDataError(
-            path,
-            f"cannot read hypnogram annotations ({error}).",
-            "re-export the hypnogram as EDF+.",
-        ) from error
-    table = _annotation_table(annotations)
-    if table.empty:
-        raise InputDataError(
-            path, "hypnogram file has no annotations.", "re-export the hypnogram or remove it."
-        )
-    return table
-
-
-def _read_hypnogram_csv(path: Path) -> pd.DataFrame:
-    table = read_csv_table(path, "hypnogram CSV")
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in ("onset", "duration", "label") if c not in table.columns]
-    if missing:
-        raise InputDataError(
-            path,
-            f"hypnogram CSV lacks column(s) {missing}; has {list(table.columns)}.",
-            "write columns onset, duration (seconds from the recording start) and label.",
-        )
-    if table.empty:
-        raise InputDataError(
-            path, "hypnogram CSV has no rows.", "add one row per scored stage run."
-        )
-    try:
-        onsets = pd.to_numeric(table["onset"]).astype(float)
-        durations = pd.to_numeric(table["duration"]).astype(float)
-    except (TypeError, ValueError) as error:
-        raise InputDataError(
-            path, f"non-numeric onset/duration ({error}).", "write them in seconds."
-        ) from error
-    return pd.DataFrame(
-        {
-            "onset_s": onsets,
-            "duration_s": durations,
-            "label": table["label"].astype(str).astype(object),
-        }
-    )

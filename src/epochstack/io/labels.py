@@ -120,6 +120,28 @@ def check_annotation_rows(
         )
 
 
+def require_annotation_columns(source: object, table: pd.DataFrame, what: str, fix: str) -> None:
+    """Refuse a table (``what``: e.g. ``events CSV``) without ``onset, duration, label`` columns."""
+    missing = [c for c in ("onset", "duration", "label") if c not in table.columns]
+    if missing:
+        raise InputDataError(
+            source, f"{what} lacks column(s) {missing}; has {list(table.columns)}.", fix
+        )
+
+
+def annotation_rows(source: object, table: pd.DataFrame) -> pd.DataFrame:
+    """A table's ``onset, duration, label`` columns as rows ``onset_s, duration_s, label``."""
+    try:
+        onsets = pd.to_numeric(table["onset"]).astype(float)
+        durations = pd.to_numeric(table["duration"]).astype(float)
+    except (TypeError, ValueError) as error:
+        raise InputDataError(
+            source, f"non-numeric onset/duration ({error}).", "write them in seconds."
+        ) from error
+    labels = table["label"].astype(str).astype(object)
+    return pd.DataFrame({"onset_s": onsets, "duration_s": durations, "label": labels})
+
+
 def _listed(items, limit: int = 5) -> str:
     items = [str(item) for item in items]
     more = f", ... ({len(items)} in all)" if len(items) > limit else ""

@@ -114,21 +114,7 @@ def read_uea_ts(
     timestamps are not supported.
     """
     path = Path(path)
-    if split not in SPLITS:
-        raise InputDataError(
-            path, f"split {split!r} is neither 'train' nor 'test'.", "pass split='train' or 'test'."
-        )
-    if unequal_length not in UNEQUAL_LENGTH:
-        raise InputDataError(
-            "dataset.uea.unequal_length",
-            f"unknown value {unequal_length!r}.",
-            f"use one of {list(UNEQUAL_LENGTH)}.",
-        )
-    if not path.is_file():
-        raise InputDataError(
-            path, "file not found.", "set dataset.train_path/test_path to existing .ts files."
-        )
-    check_text_file(path, ".ts", "set dataset.train_path/test_path to existing .ts files.")
+    _check_arguments(path, split, unequal_length)
     lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     header, data_lines, data_line_no = _split_header(path, lines)
     has_labels, classes = _class_labels(path, header)
@@ -183,6 +169,25 @@ def read_uea_ts(
         )
         for i, (epoch, label) in enumerate(zip(epochs, labels, strict=True))
     ]
+
+
+def _check_arguments(path: Path, split: str, unequal_length: str) -> None:
+    """A known split and unequal-length policy, and an existing text file at ``path``."""
+    if split not in SPLITS:
+        raise InputDataError(
+            path, f"split {split!r} is neither 'train' nor 'test'.", "pass split='train' or 'test'."
+        )
+    if unequal_length not in UNEQUAL_LENGTH:
+        raise InputDataError(
+            "dataset.uea.unequal_length",
+            f"unknown value {unequal_length!r}.",
+            f"use one of {list(UNEQUAL_LENGTH)}.",
+        )
+    if not path.is_file():
+        raise InputDataError(
+            path, "file not found.", "set dataset.train_path/test_path to existing .ts files."
+        )
+    check_text_file(path, ".ts", "set dataset.train_path/test_path to existing .ts files.")
 
 
 def _equal_length(

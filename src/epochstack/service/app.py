@@ -40,7 +40,8 @@ from threadpoolctl import threadpool_limits
 
 import epochstack
 from epochstack.errors import InputDataError
-from epochstack.io.edf import channel_type, write_edf
+from epochstack.io.edf import channel_type
+from epochstack.io.edf_writer import write_edf
 from epochstack.service.model import ServedModel
 from epochstack.service.uploads import UPLOAD_FORMATS, UnsupportedFormat, label_file, safe_file_name
 from epochstack.serving import RECORDING, SUBJECT, TIME

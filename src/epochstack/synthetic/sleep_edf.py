@@ -17,7 +17,7 @@ import numpy as np
 from scipy import signal
 
 from epochstack.errors import ParameterError
-from epochstack.io.edf import stage_runs
+from epochstack.io.hypnograms import stage_runs
 from epochstack.signals.preprocessing import zero_phase_filter
 from epochstack.synthetic.sleep import simulate_sleep_night
 from epochstack.synthetic.stages import EMG, EPOCH_S, FPZ, N1, N2, REM, STAGES, SleepNight, W

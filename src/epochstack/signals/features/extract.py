@@ -150,17 +150,7 @@ def compute_features_for_store(
     ``n_epochs``, ``seconds``, ``n_nonfinite_replaced``.
     """
     executor = Executor("local", None, 1) if executor is None else Executor.from_params(executor)
-    missing = sorted(set(epoch_table["recording_id"].astype(str)) - set(store.recording_ids))
-    if missing:
-        raise InputDataError(
-            store.path,
-            f"has no epochs for recordings {missing[:5]} of the epoch_table.",
-            "re-run data_engineering.",
-        )
-    if epoch_table.empty:
-        raise InputDataError(
-            "epoch_table", "has no rows.", "re-run data_engineering; check its exclusion counts."
-        )
+    _check_store_rows(store, epoch_table)
     sfreq_known = bool(store.info.get("sfreq_known", True))
     plan = build_plan(
         store.sfreq if sfreq_known else 1.0,
@@ -213,3 +203,18 @@ def compute_features_for_store(
         int(report["n_nonfinite_replaced"].sum()),
     )
     return (features, report) if return_report else features
+
+
+def _check_store_rows(store: EpochStore, epoch_table: pd.DataFrame) -> None:
+    """Every recording of ``epoch_table`` is in ``store``, and the table has rows."""
+    missing = sorted(set(epoch_table["recording_id"].astype(str)) - set(store.recording_ids))
+    if missing:
+        raise InputDataError(
+            store.path,
+            f"has no epochs for recordings {missing[:5]} of the epoch_table.",
+            "re-run data_engineering.",
+        )
+    if epoch_table.empty:
+        raise InputDataError(
+            "epoch_table", "has no rows.", "re-run data_engineering; check its exclusion counts."
+        )

@@ -1,5 +1,9 @@
 """Numba kernels for the loops numpy cannot fuse: one row is one epoch of one channel.
 
+This module holds the options every kernel shares, ``log_positive`` and the time-domain kernel
+``time_domain_rows`` (quartiles from a histogram and a partial sort, the permutation entropy from
+vectorised ordinal-pattern counts); ``kernels_spectral`` holds the spectral and wavelet kernels.
+
 numpy needs a temporary array and a pass over memory per operation (centre, square, cube,
 compare, partition...); these kernels read each row a few times from cache and keep every sum
 in a register. Written by hand because no library computes these statistics for many short
@@ -19,9 +23,10 @@ import math
 import numpy as np
 from numba import njit
 
-# "numpy" error model: a division by zero gives inf / NaN, as in numpy, instead of raising.
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-_FASTMATH = {"reassoc", "contract"}
+# Every kernel's options. "numpy" error model: a division by zero gives inf / NaN, as in numpy,
+# instead of raising.
+JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+FASTMATH = {"reassoc", "contract"}
 _QUARTILE_BINS = 512
 _SMALL_SORT = 32
 
@@ -43,15 +48,7 @@ TIME_COLUMNS = (
 )
 
 
-@njit(**_JIT, fastmath=_FASTMATH)
-def _sum(row):
-    total = 0.0
-    for i in range(row.shape[0]):
-        total += row[i]
-    return total
-
-
-@njit(**_JIT, fastmath=_FASTMATH)
+@njit(**JIT, fastmath=FASTMATH)
 def _raw_sums(row):
     """Sums of x, x^2, dx^2, |dx| and ddx^2 (first and second differences), in one pass."""
     n = row.shape[0]
@@ -76,7 +73,7 @@ def _raw_sums(row):
     return s1, s2, s_d2, s_dabs, s_dd2
 
 
-@njit(**_JIT)  # no fastmath: every sample must take the same rounding, so the bins stay monotone
+@njit(**JIT)  # no fastmath: every sample must take the same rounding, so the bins stay monotone
 def _histogram_bin(value, low, scale):
     """``(value - low) * scale`` clipped to the histogram's bins."""
     v = (value - low) * scale
@@ -84,7 +81,7 @@ def _histogram_bin(value, low, scale):
     return np.int16(v if v < _QUARTILE_BINS - 1.0 else _QUARTILE_BINS - 1.0)
 
 
-@njit(**_JIT, fastmath=_FASTMATH)
+@njit(**JIT, fastmath=FASTMATH)
 def _central_sums_and_bins(row, mean, low, scale, bins):
     """Sums of (x - mean)^2, ^3, ^4 and |x - mean|; and each sample's histogram bin."""
     s2 = s3 = s4 = s_abs = 0.0
@@ -99,13 +96,13 @@ def _central_sums_and_bins(row, mean, low, scale, bins):
     return s2, s3, s4, s_abs
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _ordered_bits(bits, sign_mask):
     """IEEE-754 bits as integers that sort like the floats (an involution: it also undoes itself)."""
     return bits ^ sign_mask if bits < 0 else bits
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _min_max_bits(bits, sign_mask):
     low, high = _ordered_bits(bits[0], sign_mask), _ordered_bits(bits[0], sign_mask)
     for i in range(bits.shape[0]):
@@ -114,28 +111,28 @@ def _min_max_bits(bits, sign_mask):
     return _ordered_bits(low, sign_mask), _ordered_bits(high, sign_mask)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _min_max_float32(row):
     low, high = _min_max_bits(row.view(np.int32), np.int32(0x7FFFFFFF))
     values = np.array([low, high], dtype=np.int32).view(np.float32)
     return np.float64(values[0]), np.float64(values[1])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _min_max_float64(row):
     low, high = _min_max_bits(row.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF))
     values = np.array([low, high], dtype=np.int64).view(np.float64)
     return values[0], values[1]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _min_max(row):
     """Minimum and maximum of a finite row, found on its bits read as ordered integers: integer
     reductions vectorise where float ones (NaN-aware) do not, ~2.5x faster."""
     return _min_max_float32(row) if row.itemsize == 4 else _min_max_float64(row)
 
 
-@njit(**_JIT, fastmath=_FASTMATH)
+@njit(**JIT, fastmath=FASTMATH)
 def _crossings_and_extremes(row, mean, low, high):
     """Sign changes of x - mean, and samples equal to the minimum or the maximum."""
     n = row.shape[0]
@@ -147,7 +144,7 @@ def _crossings_and_extremes(row, mean, low, high):
     return crossings, extremes
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _entropy_of_counts(counts, n_windows, n_patterns):
     entropy = 0.0
     for c in counts:
@@ -157,7 +154,7 @@ def _entropy_of_counts(counts, n_windows, n_patterns):
     return entropy / math.log(n_patterns)
 
 
-@njit(**_JIT, fastmath=_FASTMATH)
+@njit(**JIT, fastmath=FASTMATH)
 def _permutation_entropy_order_3(row, delay):
     """Order 3 (the default) in one vectorised pass: a pattern is fixed by three comparisons
     (x1 < x0, x2 < x0, x2 < x1), and the counts of their eight combinations (two cannot occur)
@@ -196,7 +193,7 @@ def _permutation_entropy_order_3(row, delay):
     return _entropy_of_counts(counts, n_windows, 6)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _permutation_entropy(row, order, delay, codes, counts):
     """Normalised Shannon entropy of the ordinal patterns of ``order`` samples ``delay`` apart.
 
@@ -234,7 +231,7 @@ def _permutation_entropy(row, order, delay, codes, counts):
     return _entropy_of_counts(counts, n_windows, counts.shape[0])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _insertion_sort(values, n):
     for i in range(1, n):
         v = values[i]
@@ -245,7 +242,7 @@ def _insertion_sort(values, n):
         values[j + 1] = v
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _bins_of_ranks(histogram, rank, n):
     """Bins holding order statistics ``rank`` and ``rank + 1`` (0-based, of ``n`` values), and
     how many values lie below the first; counted from the nearer end of the histogram."""
@@ -270,7 +267,7 @@ def _bins_of_ranks(histogram, rank, n):
     return 0, last, 0
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _gather_bins(row, bins, first, last, out):
     """The values whose bin is in ``first..last`` (branch-free appends); returns their count."""
     span = np.uint16(last - first)
@@ -281,7 +278,7 @@ def _gather_bins(row, bins, first, last, out):
     return m
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _quantile(row, bins, histogram, candidates, position):
     """Linear-interpolation quantile at ``position`` (a 0-based fractional rank), as
     ``np.percentile`` computes it: only the values in the bins of its two neighbouring order
@@ -299,19 +296,19 @@ def _quantile(row, bins, histogram, candidates, position):
     return a + (b - a) * (position - rank)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _histogram(bins, histogram):
     histogram[:] = 0
     for i in range(bins.shape[0]):
         histogram[bins[i]] += 1
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _safe_divide(num, den):
     return num / den if den > 0.0 else 0.0
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def time_domain_rows(x, order, delay, out):
     """Per row of ``x (rows, n)``: the ``TIME_COLUMNS`` statistics into ``out (rows, 13)``.
 
@@ -381,148 +378,7 @@ def time_domain_rows(x, order, delay, out):
         out[r, 12] = c_abs / n
 
 
-@njit(**_JIT, fastmath=_FASTMATH)
-def coefficient_rows(c, out):
-    """Per row of wavelet coefficients ``c (rows, n)``: sum of squares, mean |c| and standard
-    deviation into ``out (rows, 3)``."""
-    n = c.shape[1]
-    for r in range(c.shape[0]):
-        row = c[r]
-        total = _sum(row)
-        mean = total / n
-        squares = spread = absolute = 0.0
-        for i in range(n):
-            v = np.float64(row[i])
-            squares += v * v
-            absolute += abs(v)
-            spread += (v - mean) * (v - mean)
-        out[r, 0] = squares
-        out[r, 1] = absolute / n
-        out[r, 2] = math.sqrt(spread / n)
-
-
-@njit(**_JIT, fastmath=_FASTMATH)
-def hann_segments(x, window, step, out):
-    """Welch's segments of every row, mean removed (constant detrend) and windowed.
-
-    ``x (rows, n)`` -> ``out (rows, n_segments, nperseg)``, same dtype as ``x``.
-    """
-    nperseg = window.shape[0]
-    for r in range(x.shape[0]):
-        for s in range(out.shape[1]):
-            segment = x[r, s * step : s * step + nperseg]
-            mean = _sum(segment) / nperseg
-            for i in range(nperseg):
-                out[r, s, i] = (segment[i] - mean) * window[i]
-
-
-@njit(**_JIT, fastmath=_FASTMATH)
-def mean_power(spectra, scale, halve_last, out):
-    """One-sided Welch density: ``scale`` x the sum over segments of |X|^2, with the DC bin (and
-    the last one when ``halve_last``: the Nyquist bin of an even segment length) halved.
-    ``spectra (rows, n_segments, n_freqs)`` -> ``out (rows, n_freqs)``."""
-    n_freqs = spectra.shape[2]
-    for r in range(spectra.shape[0]):
-        out[r, :] = 0.0
-        for s in range(spectra.shape[1]):
-            for f in range(n_freqs):
-                z = spectra[r, s, f]
-                out[r, f] += np.float64(z.real) * z.real + np.float64(z.imag) * z.imag
-        for f in range(n_freqs):
-            out[r, f] *= scale
-        out[r, 0] *= 0.5
-        if halve_last:
-            out[r, n_freqs - 1] *= 0.5
-
-
-@njit(**_JIT, fastmath=_FASTMATH)
-def band_rows(psd, log_psd, freqs, bands, broad, ratios, lines, fractions, floor, out):
-    """Spectral features of each PSD row, in the column order of ``spectral.spectral_columns``.
-
-    ``log_psd``: natural log of ``psd`` where positive (numpy's vectorised log is several times
-    faster than a scalar one per bin). ``bands (n_bands, 2)``, ``broad (2,)`` and
-    ``lines (n_lines, 2)`` are ``[first, stop)`` bin ranges; ``ratios (n_ratios, 2)`` index
-    ``bands``; ``fractions``: the median and edge shares. Band power is the rectangle-rule
-    integral (sum of bins x bin width).
-    """
-    df = freqs[1] - freqs[0]
-    log_floor = math.log(floor)
-    lo, hi = broad[0], broad[1]
-    n_broad = hi - lo
-    # Aperiodic slope: least squares of log10 PSD on centred log10 f, over broadband bins f > 0.
-    first_positive = lo if freqs[lo] > 0.0 else lo + 1
-    n_log = hi - first_positive
-    log_f = np.empty(max(n_log, 0))
-    for i in range(n_log):
-        log_f[i] = math.log10(freqs[first_positive + i])
-    if n_log > 0:
-        log_f -= log_f.mean()
-    log_f_ss = np.sum(log_f * log_f)
-    n_bands = bands.shape[0]
-    cumulative = np.empty(n_broad)
-    powers = np.empty(n_bands)
-    for r in range(psd.shape[0]):
-        p = psd[r]
-        running = 0.0
-        peak = lo
-        for i in range(n_broad):
-            running += p[lo + i]
-            cumulative[i] = running
-            if p[lo + i] > p[peak]:
-                peak = lo + i
-        broad_sum = running
-        total = broad_sum * df
-        col = 0
-        for b in range(n_bands):
-            power = 0.0
-            for i in range(bands[b, 0], bands[b, 1]):
-                power += p[i]
-            power *= df
-            powers[b] = power
-            out[r, col] = math.log10(max(power, floor))
-            out[r, col + 1] = power / max(total, floor)
-            col += 2
-        out[r, col] = math.log10(max(total, floor))
-        col += 1
-        for k in range(ratios.shape[0]):
-            out[r, col] = powers[ratios[k, 0]] / max(powers[ratios[k, 1]], floor)
-            col += 1
-        # Shannon entropy of the shares p / norm: (sum p ln(norm) - sum p ln p) / norm.
-        p_log_p = 0.0
-        for i in range(lo, hi):
-            if p[i] > 0.0:
-                p_log_p += p[i] * log_psd[r, i]
-        norm = max(broad_sum, floor)
-        out[r, col] = (broad_sum * math.log(norm) - p_log_p) / norm / math.log(max(n_broad, 2))
-        out[r, col + 1] = freqs[peak]
-        col += 2
-        for fraction in fractions:
-            # Lowest frequency below which this share of the broadband power lies.
-            below = 0
-            for i in range(n_broad):
-                below += cumulative[i] < fraction * broad_sum
-            out[r, col] = freqs[lo + min(below, n_broad - 1)]
-            col += 1
-        slope = 0.0
-        for i in range(n_log):
-            j = first_positive + i
-            slope += (log_psd[r, j] if p[j] >= floor else log_floor) * log_f[i]
-        out[r, col] = slope / math.log(10.0) / log_f_ss
-        col += 1
-        if lines.shape[0]:
-            above_lo = 0.0
-            for i in range(lo, p.shape[0]):
-                above_lo += p[i]
-            above_lo *= df
-            for k in range(lines.shape[0]):
-                line = 0.0
-                for i in range(lines[k, 0], lines[k, 1]):
-                    line += p[i]
-                out[r, col] = line * df / max(above_lo, floor)
-                col += 1
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def log_positive(x, out, base):
     """Logarithm to ``base`` of each positive value of ``x`` (0 elsewhere), into ``out``.
 

@@ -13,7 +13,8 @@ import scipy.fft
 from scipy.signal import get_window
 
 from epochstack.signals.features.config import ChannelPlan, FeaturePlan
-from epochstack.signals.features.kernels import band_rows, hann_segments, log_positive, mean_power
+from epochstack.signals.features.kernels import log_positive
+from epochstack.signals.features.kernels_spectral import band_rows, hann_segments, mean_power
 
 MEDIAN_FRACTION = 0.5
 

@@ -6,7 +6,7 @@ import numpy as np
 import pywt
 
 from epochstack.signals.features.config import ChannelPlan, FeaturePlan
-from epochstack.signals.features.kernels import coefficient_rows
+from epochstack.signals.features.kernels_spectral import coefficient_rows
 
 _STATS = ("energy", "relenergy", "meanabs", "std")
 
