@@ -279,17 +279,17 @@ def test_aasm_labels_and_the_non_nested_protocol(kedro_project, monkeypatch):
 
 
 def test_unknown_class_names_in_parameters_are_warned_about(caplog):
-    from epochstack.pipelines.evaluation import nodes
+    from epochstack.evaluation.context import forbidden_transitions
 
     evaluation = OmegaConfigLoader(str(PROJECT_CONF), base_env="base", default_run_env="local")[
         "parameters"
     ]["evaluation"]
     aasm = ["N1", "N2", "N3", "REM", "W"]
     with caplog.at_level("WARNING"):
-        assert nodes.forbidden_transitions(evaluation, "aasm", aasm) == [("W", "REM")]
+        assert forbidden_transitions(evaluation, "aasm", aasm) == [("W", "REM")]
         assert not caplog.messages
         # the three_class default names Wake, which AASM labels call W: warned about, by name
-        assert nodes.forbidden_transitions(evaluation, "three_class", aasm) == []
+        assert forbidden_transitions(evaluation, "three_class", aasm) == []
     assert (
         len(caplog.messages) == 1
         and "['Wake']" in caplog.messages[0]
@@ -337,7 +337,7 @@ def test_operating_points_never_read_the_test_split():
 
 
 def test_hmm_is_fit_on_training_labels_only():
-    from epochstack.pipelines.evaluation.nodes import hmm_models
+    from epochstack.evaluation.decisions import hmm_models
 
     table, folds, _ = hand_made_inputs(
         SLEEP, np.array([[0.93, 0.04, 0.03], [0.08, 0.88, 0.04], [0.06, 0.0, 0.94]])

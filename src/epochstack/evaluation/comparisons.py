@@ -19,8 +19,11 @@ the same subjects, so the comparison is paired. For a metric ``m``:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.stats import permutation_test
 
+from epochstack.errors import ParameterError
+from epochstack.evaluation.context import SPLITS, class_codes
 from epochstack.evaluation.metrics import (
     CONFUSION_SCORES,
     percentile_interval,
@@ -130,3 +133,85 @@ def conclusion(comparison: dict, name_a: str, name_b: str, alpha: float) -> str:
     if high < 0 and supported:
         return f"{name_b} better"
     return "no supported difference"
+
+
+def comparison_splits(comparisons: dict, protocol: str) -> list[str]:
+    """Splits whose subjects the comparisons use: ``auto`` is OOF + test when nested, test alone
+    when non_nested (selection-biased OOF predictions would favour the tuned models)."""
+    splits = comparisons.get("splits", "auto")
+    if splits == "auto":
+        return ["oof", "test"] if protocol == "nested" else ["test"]
+    if not splits or not set(splits) <= set(SPLITS):
+        raise ParameterError(
+            "evaluation.comparisons.splits", f"is {splits!r}.", "use auto or a list of oof / test."
+        )
+    return list(splits)
+
+
+def _best_base_model(base: list[str], epoch_metrics: dict, metric: str) -> str | None:
+    """The base model with the best OOF ``metric`` (ties: the last name)."""
+    oof_score = {
+        m: epoch_metrics["models"][m].get("oof", {}).get(metric, float("nan")) for m in base
+    }
+    return max(base, key=lambda m: (np.nan_to_num(oof_score[m], nan=-np.inf), m)) if base else None
+
+
+def _pairs(
+    reference: str, models: list[str], best_base: str | None, extra_pairs: list | None
+) -> list[tuple[str, str]]:
+    """The pre-specified comparison (reference vs the best base model) first, then the reference
+    against the other models, then ``extra_pairs``."""
+    base = [m for m in models if m != reference]
+    ordered = sorted(base, key=lambda m: m != best_base)
+    pairs = [(reference, m) for m in ordered] + [tuple(p) for p in extra_pairs or []]
+    unknown = sorted({m for pair in pairs for m in pair} - set(models))
+    if unknown:
+        raise ParameterError(
+            "evaluation.comparisons.extra_pairs",
+            f"names models {unknown} without predictions (models: {models}).",
+            "name scored models.",
+        )
+    return pairs
+
+
+def compare_models(
+    decisions: pd.DataFrame, context: dict, epoch_metrics: dict, evaluation: dict
+) -> dict:
+    """Paired subject-level comparisons (raw decisions): the reference model against every other
+    model (the best base model, chosen on OOF, among them) and ``extra_pairs``."""
+    settings = evaluation["comparisons"]
+    metrics = list(settings["metrics"])
+    reference, models = context["reference_model"], context["models"]
+    splits = comparison_splits(settings, context["protocol"])
+    best_base = _best_base_model([m for m in models if m != reference], epoch_metrics, metrics[0])
+    pairs = _pairs(reference, models, best_base, settings.get("extra_pairs"))
+    rows = decisions[decisions["split"].isin(splits)]
+    boot = evaluation["bootstrap"]
+    comparisons = {}
+    for a, b in pairs:
+        paired = rows[rows["model"] == a].merge(
+            rows[rows["model"] == b], on=["epoch_id", "split"], suffixes=("_a", "_b")
+        )
+        classes = context["classes"]
+        result = paired_comparison(
+            class_codes(paired, "label_a", classes),
+            class_codes(paired, "pred_none_a", classes),
+            class_codes(paired, "pred_none_b", classes),
+            paired["subject_id_a"].to_numpy(),
+            len(classes),
+            metrics,
+            boot,
+            evaluation["seed"],
+            settings["n_permutations"],
+        )
+        comparisons[f"{a}_vs_{b}"] = {
+            name: entry | {"conclusion": conclusion(entry, a, b, settings["alpha"])}
+            for name, entry in result.items()
+        }
+    return {
+        "comparisons": comparisons,
+        "best_base_model": best_base,
+        "splits": splits,
+        "metrics": metrics,
+        "alpha": settings["alpha"],
+    }

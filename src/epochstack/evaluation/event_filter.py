@@ -11,12 +11,21 @@ folds' detections); test detections by a forest trained on all OOF detections.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
+from timescoring.scoring import EventScoring
 
-from epochstack.evaluation.events import EventTimeline, overlaps_any, widened
+from epochstack.errors import InputDataError
+from epochstack.evaluation.context import SPLITS
+from epochstack.evaluation.decisions import hysteresis_decisions
+from epochstack.evaluation.events import EventTimeline, overlaps_any, szcore_scores, widened
+from epochstack.evaluation.operating_points import scoring_parameters, timeline
 from epochstack.evaluation.smoothing import active_runs
+
+logger = logging.getLogger(__name__)
 
 DETECTION_COLUMNS = ["recording_id", "onset_s", "offset_s", "fold", "is_true"]
 EVENT_FEATURES = ["duration_s", "n_epochs", "proba_peak", "proba_mean"]
@@ -120,4 +129,95 @@ def kept_events(table: pd.DataFrame, keep: np.ndarray) -> dict[str, list[tuple[f
     return {
         rid: list(zip(g["onset_s"].tolist(), g["offset_s"].tolist(), strict=True))
         for rid, g in kept.groupby("recording_id")
+    }
+
+
+def _feature_frame(features: pd.DataFrame, epoch_ids: pd.Series) -> pd.DataFrame:
+    table = features.set_index("epoch_id") if "epoch_id" in features.columns else features
+    missing = ~epoch_ids.isin(table.index)
+    if missing.any():
+        raise InputDataError(
+            "features",
+            f"{int(missing.sum())} scored epochs have no feature row (e.g. {epoch_ids[missing].iloc[0]!r}).",
+            "re-run feature_engineering after data_engineering.",
+        )
+    return table.loc[epoch_ids].select_dtypes("number").reset_index(drop=True)
+
+
+def _split_summary(
+    split: str,
+    table: pd.DataFrame,
+    line: EventTimeline,
+    keep: tuple[np.ndarray, int],
+    n_training: int,
+    params: EventScoring.Parameters,
+) -> dict:
+    """Any-overlap scores of one split before and after the filter, and what it kept."""
+    mask, abstained = keep
+    before = line.detections(kept_events(table, np.ones(len(table), dtype=bool)))
+    after = line.detections(kept_events(table, mask))
+    result = {
+        "before": szcore_scores(before, params),
+        "after": szcore_scores(after, params),
+        "n_detections": len(table),
+        "n_kept": int(mask.sum()),
+        "n_true_detections": int(table["is_true"].sum()),
+        "abstained": int(abstained),
+        "trained_on": "oof detections (other folds)" if split == "oof" else "all oof detections",
+        "n_training_detections": n_training,
+        "n_features": len(feature_columns(table)),
+    }
+    logger.info(
+        "Event filter (%s): %d of %d detections kept; FA/24h %.2f -> %.2f, sensitivity %.3f -> %.3f.",
+        split,
+        mask.sum(),
+        len(table),
+        result["before"]["fa_per_24h"],
+        result["after"]["fa_per_24h"],
+        result["before"]["sensitivity"],
+        result["after"]["sensitivity"],
+    )
+    return result
+
+
+def filter_events(
+    decisions: pd.DataFrame,
+    context: dict,
+    events: pd.DataFrame,
+    features: pd.DataFrame,
+    operating_points: dict,
+    evaluation: dict,
+) -> dict:
+    """The filter on the reference model's hysteresis detections: trained on OOF detections only
+    (cross-fitted over CV folds for the OOF scores, on all OOF detections for test), with
+    any-overlap scores before and after it per split. Empty when off or no events."""
+    filter_settings, positive = evaluation["events"]["event_filter"], context["positive_class"]
+    if positive is None or not filter_settings.get("enabled"):
+        return {}
+    timescoring, reference = evaluation["events"]["timescoring"], context["reference_model"]
+    point, seed = operating_points[reference]["hysteresis"], evaluation["seed"]
+    params = scoring_parameters(timescoring)
+    tolerance = (timescoring["tolerance_start_s"], timescoring["tolerance_end_s"])
+    tables, timelines = {}, {}
+    for split in SPLITS:
+        rows = decisions[(decisions["model"] == reference) & (decisions["split"] == split)]
+        if rows.empty:
+            continue
+        timelines[split] = timeline(rows, events, positive)
+        tables[split] = detection_table(
+            timelines[split],
+            hysteresis_decisions(rows, positive, point),
+            rows[f"proba_{positive}"].to_numpy(),
+            rows["fold"].to_numpy(),
+            _feature_frame(features, rows["epoch_id"]),
+            filter_settings["aggregations"],
+            tolerance,
+        )
+    train = tables["oof"]
+    keep = {"oof": cross_fitted_keep(train, filter_settings, seed)}
+    if "test" in tables:
+        keep["test"] = keep_decisions(train, tables["test"], filter_settings, seed)
+    return {
+        split: _split_summary(split, table, timelines[split], keep[split], len(train), params)
+        for split, table in tables.items()
     }

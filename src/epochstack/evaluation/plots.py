@@ -8,6 +8,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from epochstack.errors import ParameterError
+from epochstack.evaluation.calibration import reliability_curves
+from epochstack.evaluation.context import RAW, SPLITS, class_codes
+from epochstack.evaluation.metrics import confusion_counts
+from epochstack.models.labels import proba_columns
+
 
 def confusion_figure(cm: np.ndarray, classes: list[str], title: str) -> Figure:
     """Confusion matrix as counts and row-normalised (recall per true class), side by side."""
@@ -170,3 +176,139 @@ def paired_comparison_figure(comparisons: dict[str, dict[str, dict]], title: str
     ax.invert_yaxis()
     ax.set(xlabel="difference (a - b), pooled over subjects", title=title)
     return fig
+
+
+# --- the evaluation's figures -------------------------------------------------------------------
+
+
+def confusion_pairs(decisions: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """``actual, predicted`` of the reference model's raw test predictions (for ``dvc plots``)."""
+    rows = decisions[(decisions["model"] == reference) & (decisions["split"] == "test")]
+    return pd.DataFrame(
+        {"actual": rows["label"].to_numpy(), "predicted": rows["pred_none"].to_numpy()}
+    )
+
+
+def _hypnogram_rows(rows: pd.DataFrame, recording: str | None) -> pd.DataFrame:
+    recordings = rows["recording_id"].unique()
+    if recording is not None and recording not in recordings:
+        raise ParameterError(
+            "evaluation.plots.hypnogram_recording",
+            f"{recording!r} is not a test recording ({list(recordings)}).",
+            "set a test recording_id or null.",
+        )
+    return rows[rows["recording_id"] == (recording or recordings[0])]
+
+
+def _confusion_figures(ref_rows: pd.DataFrame, classes: list[str], reference: str) -> dict:
+    figures = {}
+    for split in SPLITS:
+        rows = ref_rows[ref_rows["split"] == split]
+        if not rows.empty:
+            cm = confusion_counts(
+                class_codes(rows, "label", classes),
+                class_codes(rows, "pred_none", classes),
+                len(classes),
+            )
+            figures[f"confusion_{split}.png"] = confusion_figure(
+                cm, classes, f"{reference}, {split} (raw)"
+            )
+    return figures
+
+
+def _test_figures(test_rows: pd.DataFrame, context: dict, metrics: dict, evaluation: dict) -> dict:
+    """Reliability curves and the hypnogram of one test recording (reference model)."""
+    classes, reference = context["classes"], context["reference_model"]
+    y_true, proba = (
+        class_codes(test_rows, "label", classes),
+        test_rows[proba_columns(classes)].to_numpy(dtype=float),
+    )
+    curves = reliability_curves(y_true, proba, classes, evaluation["calibration"]["n_bins"])
+    figures = {
+        "reliability_test.png": reliability_figure(
+            curves, metrics["test"]["ece_per_class"], f"{reference}, test: reliability"
+        )
+    }
+    one = _hypnogram_rows(test_rows, evaluation["plots"]["hypnogram_recording"])
+    predicted = {
+        m: class_codes(one, f"pred_{m}", classes) for m in [RAW, *context["smoothing_methods"]]
+    }
+    figures["hypnogram_test.png"] = hypnogram_figure(
+        one["t_start_s"].to_numpy() / 3600,
+        class_codes(one, "label", classes),
+        predicted,
+        one[proba_columns(classes)].to_numpy(dtype=float),
+        classes,
+        f"{reference}, recording {one['recording_id'].iat[0]}",
+    )
+    return figures
+
+
+def _model_comparison(metrics: dict) -> Figure:
+    comparison = {
+        name: {
+            "test kappa": m.get("test", {}).get("cohen_kappa"),
+            "test macro F1": m.get("test", {}).get("macro_f1"),
+            "test kappa (HMM)": m.get("test", {})
+            .get("smoothing", {})
+            .get("hmm", {})
+            .get("cohen_kappa"),
+            "oof kappa": m.get("oof", {}).get("cohen_kappa"),
+        }
+        for name, m in metrics["models"].items()
+    }
+    return model_comparison_figure(
+        pd.DataFrame(comparison).T.astype(float).dropna(axis=1, how="all"),
+        "models compared (raw unless stated)",
+    )
+
+
+def _fa_curve(fa_curve: pd.DataFrame, context: dict, metrics: dict, fa_targets: list) -> Figure:
+    frozen = {
+        split: metrics[split]["events"]["at_fa"]
+        for split in SPLITS
+        if metrics.get(split, {}).get("events")
+    }
+    return fa_curve_figure(
+        {split: c for split, c in fa_curve.groupby("split")},
+        frozen,
+        fa_targets,
+        f"{context['reference_model']}: threshold sweep on P({context['positive_class']})",
+    )
+
+
+def evaluation_figures(
+    decisions: pd.DataFrame,
+    context: dict,
+    metrics: dict,
+    per_subject: pd.DataFrame,
+    fa_curve: pd.DataFrame,
+    evaluation: dict,
+) -> dict[str, Figure]:
+    """Figures by file name: confusion matrices, hypnogram, reliability, per-subject bars, model
+    comparison, paired comparisons and (detection tasks) sensitivity vs FA/24h with the frozen
+    operating points."""
+    classes, reference = context["classes"], context["reference_model"]
+    ref_rows = decisions[decisions["model"] == reference]
+    figures = _confusion_figures(ref_rows, classes, reference)
+    test_rows = ref_rows[ref_rows["split"] == "test"]
+    if not test_rows.empty:
+        figures |= _test_figures(test_rows, context, metrics, evaluation)
+    subjects = per_subject[(per_subject["model"] == reference) & (per_subject["smoothing"] == RAW)]
+    subjects = subjects.assign(subject_id=subjects["subject_id"] + " (" + subjects["split"] + ")")
+    figures["per_subject.png"] = per_subject_figure(
+        subjects, ["cohen_kappa", "macro_f1"], f"{reference}: per subject (raw)"
+    )
+    figures["model_comparison.png"] = _model_comparison(metrics)
+    if metrics["comparisons"]:
+        figures["paired_comparisons.png"] = paired_comparison_figure(
+            metrics["comparisons"],
+            f"paired differences over {' + '.join(metrics['info']['comparisons']['splits'])} subjects",
+        )
+    if not fa_curve.empty:
+        figures["sensitivity_vs_fa.png"] = _fa_curve(
+            fa_curve, context, metrics, evaluation["events"]["fa_targets"]
+        )
+    for figure in figures.values():
+        figure.set_dpi(evaluation["plots"]["dpi"])
+    return figures

@@ -12,6 +12,16 @@ ESTIMATE_WORDS = {
 }
 
 
+NOT_TEMPORAL = [
+    "## Temporal structure",
+    "",
+    "Not evaluated: no smoothing method and no impossible transition is configured "
+    "(`evaluation.smoothing.methods`, `evaluation.structure.impossible_transitions`), "
+    "as for independent trials, whose order means nothing.",
+    "",
+]
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -140,11 +150,8 @@ def _comparisons(metrics: dict) -> list[str]:
     return [*lines, ""]
 
 
-def _events(metrics: dict, variants: dict) -> list[str]:
-    test, oof, info = metrics["test"], metrics["oof"], metrics["info"]
-    reference = info["reference_model"]
-    point = metrics["models"][reference].get("operating_points", {}).get("hysteresis", {})
-    lines = [
+def _operating_point_lines(info: dict, point: dict) -> list[str]:
+    return [
         "## Events (detection)",
         "",
         f"Positive class: **{info['positive_class']}**. Any-overlap scoring by `timescoring` (szCORE, 0.1 s resolution); TAES after NEDC; "
@@ -156,6 +163,10 @@ def _events(metrics: dict, variants: dict) -> list[str]:
         f"{_fmt(point.get('fa_per_24h'))} FA/24h.",
         "",
     ]
+
+
+def _at_fa_table(test: dict, oof: dict) -> list[str]:
+    """The thresholds frozen on OOF per false-alarm target, on OOF and on test."""
     rows = []
     for key, t in test["events"].get("at_fa", {}).items():
         o = oof["events"]["at_fa"].get(key, {})
@@ -170,7 +181,7 @@ def _events(metrics: dict, variants: dict) -> list[str]:
                 "yes" if t["fa_target_met"] else "**no**",
             ]
         )
-    lines += _table(
+    return _table(
         [
             "FA/24h target",
             "threshold (from OOF)",
@@ -182,6 +193,9 @@ def _events(metrics: dict, variants: dict) -> list[str]:
         ],
         rows,
     )
+
+
+def _smoothing_events_table(variants: dict) -> list[str]:
     rows = []
     for name, s in variants.items():
         e = s["events"]
@@ -197,7 +211,7 @@ def _events(metrics: dict, variants: dict) -> list[str]:
                 _fmt(e["iou"]["f1"]),
             ]
         )
-    lines += _table(
+    return _table(
         [
             "smoothing (test)",
             "sensitivity",
@@ -210,17 +224,20 @@ def _events(metrics: dict, variants: dict) -> list[str]:
         ],
         rows,
     )
+
+
+def _event_filter_lines(metrics: dict) -> list[str]:
     filtered = [
         (split, metrics[split]["events"]["event_filter"])
         for split in ("oof", "test")
         if "event_filter" in metrics[split].get("events", {})
     ]
-    if filtered:
-        lines += [
-            "Second-stage event filter (random forest over the hysteresis detections, trained on OOF detections only; OOF rows cross-fitted over folds):",
-            "",
-        ]
-        lines += _table(
+    if not filtered:
+        return []
+    return [
+        "Second-stage event filter (random forest over the hysteresis detections, trained on OOF detections only; OOF rows cross-fitted over folds):",
+        "",
+        *_table(
             [
                 "split",
                 "detections",
@@ -240,12 +257,22 @@ def _events(metrics: dict, variants: dict) -> list[str]:
                 ]
                 for split, f in filtered
             ],
-        )
-    lines += [
+        ),
+    ]
+
+
+def _events(metrics: dict, variants: dict) -> list[str]:
+    """The events section: operating points frozen on OOF, smoothing variants, event filter."""
+    info = metrics["info"]
+    point = metrics["models"][info["reference_model"]].get("operating_points", {})
+    return [
+        *_operating_point_lines(info, point.get("hysteresis", {})),
+        *_at_fa_table(metrics["test"], metrics["oof"]),
+        *_smoothing_events_table(variants),
+        *_event_filter_lines(metrics),
         "The test threshold sweep (`sensitivity_fa_curve.csv`, `plots/sensitivity_vs_fa.png`) is a diagnostic curve: nothing is chosen on it.",
         "",
     ]
-    return lines
 
 
 def _nonempty(line: str) -> list[str]:
@@ -300,14 +327,11 @@ def shift_sentence(test: dict, oof: dict, n_test: int, n_oof: int) -> str:
     )
 
 
-def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[str]) -> str:
-    """Markdown: protocol, headline metrics with per-subject spread (intervals only with enough
-    subjects), paired comparisons and the claims they support, targets, smoothing, events with
-    frozen operating points and the event filter, per-model table and the list of plots."""
-    info = metrics["info"]
-    test, oof = metrics["test"], metrics["oof"]
+def _preamble(metrics: dict) -> list[str]:
+    """Title, protocol, what OOF estimates, epochs scored, the stack and any shift warning."""
+    info, test, oof = metrics["info"], metrics["test"], metrics["oof"]
     oof_words = ESTIMATE_WORDS.get(oof.get("estimate"), "OOF")
-    lines = [
+    return [
         "# Evaluation report",
         "",
         f"Protocol: **{metrics['protocol']}**. Reference model: **{info['reference_model']}**; top-level numbers are its **raw** predictions "
@@ -319,6 +343,12 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         _stack_sentence(metrics.get("stack") or {}),
         "",
         *_nonempty(shift_sentence(test, oof, info["n_test_epochs"], info["n_oof_epochs"])),
+    ]
+
+
+def _headline(test: dict, oof: dict, info: dict) -> list[str]:
+    """Headline metrics pooled and per subject, and why an interval is missing."""
+    lines = [
         "## Headline (raw predictions)",
         "",
         f"Pooled over epochs; `[low, high]` is a {info['bootstrap_level']:.0%} subject bootstrap interval, given only with at least "
@@ -332,12 +362,15 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
             ],
         ),
     ]
-    lines += [
+    return lines + [
         f"- {split}: no interval: {scores['ci_reason']}"
         for split, scores in (("test", test), ("oof", oof))
         if scores.get("ci_reason")
     ]
-    lines += [
+
+
+def _per_class(test: dict, classes: list[str]) -> list[str]:
+    return [
         "",
         *_table(
             ["class", "test F1", "test precision", "test recall", "test AUROC", "test ECE"],
@@ -356,6 +389,54 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
         f"Log loss {_fmt(test['log_loss'])}, Brier score {_fmt(test['brier'])} (test).",
         "",
     ]
+
+
+def _models(metrics: dict, hmm: bool) -> list[str]:
+    """One row per model: test and OOF kappa and macro F1 (and test kappa after the HMM)."""
+    return [
+        "## Models",
+        "",
+        *_table(
+            [
+                "model",
+                "test kappa",
+                "test macro F1",
+                *(["test kappa (HMM)"] if hmm else []),
+                "oof kappa",
+                "oof macro F1",
+            ],
+            [
+                [
+                    name,
+                    _fmt(m.get("test", {}).get("cohen_kappa")),
+                    _fmt(m.get("test", {}).get("macro_f1")),
+                    *(
+                        [
+                            _fmt(
+                                m.get("test", {})
+                                .get("smoothing", {})
+                                .get("hmm", {})
+                                .get("cohen_kappa")
+                            )
+                        ]
+                        if hmm
+                        else []
+                    ),
+                    _fmt(m.get("oof", {}).get("cohen_kappa")),
+                    _fmt(m.get("oof", {}).get("macro_f1")),
+                ]
+                for name, m in metrics["models"].items()
+            ],
+        ),
+    ]
+
+
+def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[str]) -> str:
+    """Markdown: protocol, headline metrics with per-subject spread (intervals only with enough
+    subjects), paired comparisons and the claims they support, targets, smoothing, events with
+    frozen operating points and the event filter, per-model table and the list of plots."""
+    info, test, oof = metrics["info"], metrics["test"], metrics["oof"]
+    lines = [*_preamble(metrics), *_headline(test, oof, info), *_per_class(test, classes)]
     lines += _comparisons(metrics)
     if targets:
         lines += ["## Targets", "", *_targets(test, targets)]
@@ -364,43 +445,10 @@ def render_report(metrics: dict, classes: list[str], targets: dict, plots: list[
     if info["smoothing_methods"] or info["impossible_transitions"]:
         lines += _temporal(info, test, classes, variants, oof_variants)
     else:
-        lines += [
-            "## Temporal structure",
-            "",
-            "Not evaluated: no smoothing method and no impossible transition is configured "
-            "(`evaluation.smoothing.methods`, `evaluation.structure.impossible_transitions`), "
-            "as for independent trials, whose order means nothing.",
-            "",
-        ]
+        lines += NOT_TEMPORAL
     if "events" in test:
         lines += _events(metrics, variants)
-    hmm = "hmm" in info["smoothing_methods"]
-    lines += ["## Models", ""]
-    lines += _table(
-        [
-            "model",
-            "test kappa",
-            "test macro F1",
-            *(["test kappa (HMM)"] if hmm else []),
-            "oof kappa",
-            "oof macro F1",
-        ],
-        [
-            [
-                name,
-                _fmt(m.get("test", {}).get("cohen_kappa")),
-                _fmt(m.get("test", {}).get("macro_f1")),
-                *(
-                    [_fmt(m.get("test", {}).get("smoothing", {}).get("hmm", {}).get("cohen_kappa"))]
-                    if hmm
-                    else []
-                ),
-                _fmt(m.get("oof", {}).get("cohen_kappa")),
-                _fmt(m.get("oof", {}).get("macro_f1")),
-            ]
-            for name, m in metrics["models"].items()
-        ],
-    )
+    lines += _models(metrics, "hmm" in info["smoothing_methods"])
     lines += ["## Plots", "", *[f"- `{p}`" for p in plots], ""]
     return "\n".join(lines)
 
