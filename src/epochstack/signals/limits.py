@@ -144,10 +144,6 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes / 1e3:.1f} kB"
 
 
-def _rate_source(header: Header) -> str:
-    return header.rate_parameter or f"{header.source} (its own rate)"
-
-
 def _implausible_rates(headers: list[Header], resample_hz: float | None, warnings) -> None:
     low, high = PLAUSIBLE_HZ
     rates = [(h.rate_parameter, h.source, h.sfreq) for h in headers]
