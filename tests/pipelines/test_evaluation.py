@@ -337,7 +337,7 @@ def test_operating_points_never_read_the_test_split():
 
 
 def test_hmm_is_fit_on_training_labels_only():
-    from epochstack.evaluation.decisions import hmm_models
+    from epochstack.evaluation.smoothing import hmm_models
 
     table, folds, _ = hand_made_inputs(
         SLEEP, np.array([[0.93, 0.04, 0.03], [0.08, 0.88, 0.04], [0.06, 0.0, 0.94]])

@@ -148,32 +148,6 @@ def comparison_splits(comparisons: dict, protocol: str) -> list[str]:
     return list(splits)
 
 
-def _best_base_model(base: list[str], epoch_metrics: dict, metric: str) -> str | None:
-    """The base model with the best OOF ``metric`` (ties: the last name)."""
-    oof_score = {
-        m: epoch_metrics["models"][m].get("oof", {}).get(metric, float("nan")) for m in base
-    }
-    return max(base, key=lambda m: (np.nan_to_num(oof_score[m], nan=-np.inf), m)) if base else None
-
-
-def _pairs(
-    reference: str, models: list[str], best_base: str | None, extra_pairs: list | None
-) -> list[tuple[str, str]]:
-    """The pre-specified comparison (reference vs the best base model) first, then the reference
-    against the other models, then ``extra_pairs``."""
-    base = [m for m in models if m != reference]
-    ordered = sorted(base, key=lambda m: m != best_base)
-    pairs = [(reference, m) for m in ordered] + [tuple(p) for p in extra_pairs or []]
-    unknown = sorted({m for pair in pairs for m in pair} - set(models))
-    if unknown:
-        raise ParameterError(
-            "evaluation.comparisons.extra_pairs",
-            f"names models {unknown} without predictions (models: {models}).",
-            "name scored models.",
-        )
-    return pairs
-
-
 def compare_models(
     decisions: pd.DataFrame, context: dict, epoch_metrics: dict, evaluation: dict
 ) -> dict:
@@ -183,8 +157,25 @@ def compare_models(
     metrics = list(settings["metrics"])
     reference, models = context["reference_model"], context["models"]
     splits = comparison_splits(settings, context["protocol"])
-    best_base = _best_base_model([m for m in models if m != reference], epoch_metrics, metrics[0])
-    pairs = _pairs(reference, models, best_base, settings.get("extra_pairs"))
+    base = [m for m in models if m != reference]
+    oof_score = {
+        m: epoch_metrics["models"][m].get("oof", {}).get(metrics[0], float("nan")) for m in base
+    }
+    best_base = (
+        max(base, key=lambda m: (np.nan_to_num(oof_score[m], nan=-np.inf), m)) if base else None
+    )
+    # the pre-specified comparison (reference vs the best base model) first, then the others
+    ordered = sorted(base, key=lambda m: m != best_base)
+    pairs = [(reference, m) for m in ordered] + [
+        tuple(p) for p in settings.get("extra_pairs") or []
+    ]
+    unknown = sorted({m for pair in pairs for m in pair} - set(models))
+    if unknown:
+        raise ParameterError(
+            "evaluation.comparisons.extra_pairs",
+            f"names models {unknown} without predictions (models: {models}).",
+            "name scored models.",
+        )
     rows = decisions[decisions["split"].isin(splits)]
     boot = evaluation["bootstrap"]
     comparisons = {}

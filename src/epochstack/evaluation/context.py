@@ -189,58 +189,6 @@ def _check_settings(evaluation: dict) -> None:
             raise ParameterError(f"evaluation.{name}", f"is {value!r}.", fix)
 
 
-def _protocol(stack_report: dict) -> str:
-    protocol = stack_report.get("protocol")
-    if protocol not in PROTOCOLS:
-        raise InputDataError(
-            "stack_report", f"records protocol {protocol!r}.", "re-run the stacking pipeline."
-        )
-    return protocol
-
-
-def _smoothing_methods(evaluation: dict) -> list[str]:
-    methods = list(evaluation["smoothing"]["methods"])
-    unknown = sorted(set(methods) - set(SMOOTHING_METHODS))
-    if unknown:
-        raise ParameterError(
-            "evaluation.smoothing.methods",
-            f"unknown methods {unknown}.",
-            f"use any of {list(SMOOTHING_METHODS)}.",
-        )
-    return methods
-
-
-def _reference_model(models: list[str], evaluation: dict) -> str:
-    reference = evaluation["reference_model"]
-    if reference not in models:
-        raise InputDataError(
-            "model_predictions",
-            f"no predictions of the reference model {reference!r} (models: {models}).",
-            "run stacking, or set evaluation.reference_model.",
-        )
-    return reference
-
-
-def _warn_coarse_scoring(table: pd.DataFrame) -> None:
-    shortest_epoch_s = float(table["duration_s"].min()) if len(table) else float("nan")
-    if shortest_epoch_s / 10 < TIMESCORING_RESOLUTION_S:
-        logger.warning(
-            "Epochs of %.2f s: any-overlap scoring resolves %.1f s (timescoring's 10 Hz), coarser than a tenth of an epoch.",
-            shortest_epoch_s,
-            TIMESCORING_RESOLUTION_S,
-        )
-
-
-def _require_oof(table: pd.DataFrame, models: list[str]) -> None:
-    without_oof = sorted(set(models) - set(table.loc[table["split"] == "oof", "model"]))
-    if without_oof:
-        raise InputDataError(
-            "model_predictions",
-            f"models {without_oof} have no OOF rows: their HMM prior and operating points must come from OOF.",
-            "re-run stacking (every model writes OOF predictions).",
-        )
-
-
 def evaluation_context(
     table: pd.DataFrame,
     n_unlabelled: int,
@@ -256,17 +204,44 @@ def evaluation_context(
     unknown ones)."""
     classes = class_list(epoch_table)
     _check_settings(evaluation)
-    protocol = _protocol(stack_report)
-    methods = _smoothing_methods(evaluation)
+    protocol = stack_report.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise InputDataError(
+            "stack_report", f"records protocol {protocol!r}.", "re-run the stacking pipeline."
+        )
+    methods = list(evaluation["smoothing"]["methods"])
+    unknown = sorted(set(methods) - set(SMOOTHING_METHODS))
+    if unknown:
+        raise ParameterError(
+            "evaluation.smoothing.methods",
+            f"unknown methods {unknown}.",
+            f"use any of {list(SMOOTHING_METHODS)}.",
+        )
     models = sorted(table["model"].unique())
-    reference = _reference_model(models, evaluation)
+    reference = evaluation["reference_model"]
+    if reference not in models:
+        raise InputDataError(
+            "model_predictions",
+            f"no predictions of the reference model {reference!r} (models: {models}).",
+            "run stacking, or set evaluation.reference_model.",
+        )
     positive = positive_class(events, classes, evaluation)
     if positive is None and "hysteresis" in methods:
         methods.remove("hysteresis")
-    if positive is not None:
-        _warn_coarse_scoring(table)
-    if positive is not None or "hmm" in methods:
-        _require_oof(table, models)
+    shortest_epoch_s = float(table["duration_s"].min()) if len(table) else float("nan")
+    if positive is not None and shortest_epoch_s / 10 < TIMESCORING_RESOLUTION_S:
+        logger.warning(
+            "Epochs of %.2f s: any-overlap scoring resolves %.1f s (timescoring's 10 Hz), coarser than a tenth of an epoch.",
+            shortest_epoch_s,
+            TIMESCORING_RESOLUTION_S,
+        )
+    without_oof = sorted(set(models) - set(table.loc[table["split"] == "oof", "model"]))
+    if (positive is not None or "hmm" in methods) and without_oof:
+        raise InputDataError(
+            "model_predictions",
+            f"models {without_oof} have no OOF rows: their HMM prior and operating points must come from OOF.",
+            "re-run stacking (every model writes OOF predictions).",
+        )
     _warn_unknown_classes(
         "evaluation.targets.f1_per_class",
         set((evaluation.get("targets") or {}).get("f1_per_class") or {}),

@@ -16,14 +16,12 @@ import logging
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
-from timescoring.scoring import EventScoring
 
 from epochstack.errors import InputDataError
 from epochstack.evaluation.context import SPLITS
-from epochstack.evaluation.decisions import hysteresis_decisions
+from epochstack.evaluation.event_scores import scoring_parameters, timeline
 from epochstack.evaluation.events import EventTimeline, overlaps_any, szcore_scores, widened
-from epochstack.evaluation.operating_points import scoring_parameters, timeline
-from epochstack.evaluation.smoothing import active_runs
+from epochstack.evaluation.smoothing import active_runs, hysteresis_decisions
 
 logger = logging.getLogger(__name__)
 
@@ -144,42 +142,6 @@ def _feature_frame(features: pd.DataFrame, epoch_ids: pd.Series) -> pd.DataFrame
     return table.loc[epoch_ids].select_dtypes("number").reset_index(drop=True)
 
 
-def _split_summary(
-    split: str,
-    table: pd.DataFrame,
-    line: EventTimeline,
-    keep: tuple[np.ndarray, int],
-    n_training: int,
-    params: EventScoring.Parameters,
-) -> dict:
-    """Any-overlap scores of one split before and after the filter, and what it kept."""
-    mask, abstained = keep
-    before = line.detections(kept_events(table, np.ones(len(table), dtype=bool)))
-    after = line.detections(kept_events(table, mask))
-    result = {
-        "before": szcore_scores(before, params),
-        "after": szcore_scores(after, params),
-        "n_detections": len(table),
-        "n_kept": int(mask.sum()),
-        "n_true_detections": int(table["is_true"].sum()),
-        "abstained": int(abstained),
-        "trained_on": "oof detections (other folds)" if split == "oof" else "all oof detections",
-        "n_training_detections": n_training,
-        "n_features": len(feature_columns(table)),
-    }
-    logger.info(
-        "Event filter (%s): %d of %d detections kept; FA/24h %.2f -> %.2f, sensitivity %.3f -> %.3f.",
-        split,
-        mask.sum(),
-        len(table),
-        result["before"]["fa_per_24h"],
-        result["after"]["fa_per_24h"],
-        result["before"]["sensitivity"],
-        result["after"]["sensitivity"],
-    )
-    return result
-
-
 def filter_events(
     decisions: pd.DataFrame,
     context: dict,
@@ -217,7 +179,32 @@ def filter_events(
     keep = {"oof": cross_fitted_keep(train, filter_settings, seed)}
     if "test" in tables:
         keep["test"] = keep_decisions(train, tables["test"], filter_settings, seed)
-    return {
-        split: _split_summary(split, table, timelines[split], keep[split], len(train), params)
-        for split, table in tables.items()
-    }
+    result = {}
+    for split, table in tables.items():
+        mask, abstained = keep[split]
+        before = timelines[split].detections(kept_events(table, np.ones(len(table), dtype=bool)))
+        after = timelines[split].detections(kept_events(table, mask))
+        result[split] = {
+            "before": szcore_scores(before, params),
+            "after": szcore_scores(after, params),
+            "n_detections": len(table),
+            "n_kept": int(mask.sum()),
+            "n_true_detections": int(table["is_true"].sum()),
+            "abstained": int(abstained),
+            "trained_on": "oof detections (other folds)"
+            if split == "oof"
+            else "all oof detections",
+            "n_training_detections": len(train),
+            "n_features": len(feature_columns(table)),
+        }
+        logger.info(
+            "Event filter (%s): %d of %d detections kept; FA/24h %.2f -> %.2f, sensitivity %.3f -> %.3f.",
+            split,
+            mask.sum(),
+            len(table),
+            result[split]["before"]["fa_per_24h"],
+            result[split]["after"]["fa_per_24h"],
+            result[split]["before"]["sensitivity"],
+            result[split]["after"]["sensitivity"],
+        )
+    return result

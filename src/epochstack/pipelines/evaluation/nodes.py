@@ -15,14 +15,12 @@ from epochstack.evaluation import plots
 from epochstack.evaluation.comparisons import compare_models as compare_models
 from epochstack.evaluation.context import evaluation_context as evaluation_context
 from epochstack.evaluation.context import join_scoring_table
-from epochstack.evaluation.decisions import smooth_predictions as smooth_predictions
 from epochstack.evaluation.epoch_scores import compute_epoch_metrics as compute_epoch_metrics
 from epochstack.evaluation.event_filter import filter_events as filter_events
+from epochstack.evaluation.event_scores import choose_operating_points as choose_operating_points
 from epochstack.evaluation.event_scores import compute_event_metrics as compute_event_metrics
-from epochstack.evaluation.operating_points import (
-    choose_operating_points as choose_operating_points,
-)
 from epochstack.evaluation.report import render_report
+from epochstack.evaluation.smoothing import smooth_predictions as smooth_predictions
 from epochstack.evaluation.summary import assemble_metrics as assemble_metrics
 from epochstack.evaluation.summary import log_metrics_to_mlflow as log_metrics_to_mlflow
 
