@@ -14,10 +14,9 @@ from epochstack.models.deep.data import (
     Normalisation,
     channel_indices,
 )
-from epochstack.models.deep.export import model_metadata, predict_proba, save_model
+from epochstack.models.deep.export import model_metadata, predict_proba, predict_table, save_model
 from epochstack.models.deep.model import DeepModel
 from epochstack.models.deep.networks import build_network
-from epochstack.models.deep.predict import predict_table
 from epochstack.models.deep.training import DeepModelConfig, train
 from epochstack.models.engine import EpochData, out_of_fold
 from tests.models.test_deep_data import CLASSES, tiny_epochs

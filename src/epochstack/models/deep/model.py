@@ -33,9 +33,9 @@ from epochstack.models.deep.export import (
     model_metadata,
     network_from,
     normalisation_from,
+    predict_table,
 )
 from epochstack.models.deep.networks import build_network, network_context
-from epochstack.models.deep.predict import predict_table
 from epochstack.models.deep.training import (
     DeepModelConfig,
     PassRecord,

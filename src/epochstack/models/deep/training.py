@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from epochstack.models.deep.checkpoints import Checkpoints, fingerprint
 from epochstack.models.deep.data import IGNORE_INDEX, EpochSampler, EpochSequenceDataset, augment
-from epochstack.models.deep.predict import predict_logits, resolve_device
+from epochstack.models.deep.export import predict_logits, resolve_device
 from epochstack.models.engine import scores
 from epochstack.models.imbalance import class_weights
 
@@ -180,7 +180,8 @@ def _autocast(device: torch.device):
 class Trainer:
     """One :func:`train` call as named steps: set-up, resume, training pass, validation, best
     weights, last checkpoint, early stop. ``state`` (passes done, best pass and score, passes
-    without improvement, history) is what ``last.pt`` saves."""
+    without improvement, history) is what ``last.pt`` saves. ``identity`` (the model's
+    configuration and data fingerprint) joins the checkpoint fingerprint."""
 
     def __init__(
         self,
@@ -191,11 +192,12 @@ class Trainer:
         *,
         seed: int,
         sfreq: float,
-        device: torch.device,
-        checkpoint_dir: str | Path | None,
-        description: str,
-        identity: dict | None,
+        device: str | torch.device = "auto",
+        checkpoint_dir: str | Path | None = None,
+        description: str = "train",
+        identity: dict | None = None,
     ):
+        settings, device = training_settings(settings), resolve_device(device)
         self.network, self.train_set, self.val_set = network, train_set, val_set
         self.settings, self.seed, self.sfreq = settings, seed, sfreq
         self.device, self.description = device, description
@@ -396,34 +398,17 @@ def train(
     val_set: EpochSequenceDataset | None,
     settings: dict,
     *,
-    seed: int,
-    sfreq: float,
-    device: str | torch.device = "auto",
-    checkpoint_dir: str | Path | None = None,
     callbacks: Sequence[Callable[[PassRecord], None]] = (),
-    description: str = "train",
-    identity: dict | None = None,
+    **options,
 ) -> TrainingResult:
     """Train ``network``; returns it with the weights of its best validation pass.
 
-    ``callbacks`` run after each pass, once its checkpoints are written (MLflow logging, Optuna
-    pruning); an exception there stops training, and a later call resumes from ``last.pt``.
-    ``identity`` (the model's configuration and data fingerprint) joins the checkpoint
-    fingerprint. Without a validation set the last pass is the best.
+    ``options`` are :class:`Trainer`'s keywords (``seed`` and ``sfreq`` required). ``callbacks``
+    run after each pass, once its checkpoints are written (MLflow logging, Optuna pruning); an
+    exception there stops training, and a later call resumes from ``last.pt``. Without a
+    validation set the last pass is the best.
     """
-    trainer = Trainer(
-        network,
-        train_set,
-        val_set,
-        training_settings(settings),
-        seed=seed,
-        sfreq=sfreq,
-        device=resolve_device(device),
-        checkpoint_dir=checkpoint_dir,
-        description=description,
-        identity=identity,
-    )
-    return trainer.run(callbacks)
+    return Trainer(network, train_set, val_set, settings, **options).run(callbacks)
 
 
 # Fitted models (DeepModel.config) pickle this class under this module's name: it stays here.
