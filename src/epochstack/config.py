@@ -18,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from epochstack.errors import ParameterError
 
-PositiveFloat = Field(gt=0)
-
 
 class _Strict(BaseModel):
     # Nodes receive the raw values, so a value must already have its type ('30' or 'inf' as a

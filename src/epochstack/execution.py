@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("local", "dask")
 # A pool worker growing by more than this since its first task is leaking (see _pool_task).
 _WORKER_GROWTH_BYTES = int(4e9)
 _CLIENTS: dict[tuple[str | None, int], Any] = {}

@@ -26,7 +26,6 @@ from epochstack.evaluation.smoothing import active_runs, hysteresis_decisions
 logger = logging.getLogger(__name__)
 
 DETECTION_COLUMNS = ["recording_id", "onset_s", "offset_s", "fold", "is_true"]
-EVENT_FEATURES = ["duration_s", "n_epochs", "proba_peak", "proba_mean"]
 
 
 def detection_table(
