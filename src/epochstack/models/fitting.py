@@ -255,11 +255,7 @@ def _fold_models(
 
 
 def _final_model(
-    oof: OOFResult,
-    make_model: Callable[[], EpochModel],
-    data: EpochData,
-    cv_rows: np.ndarray,
-    test_rows: np.ndarray,
+    oof: OOFResult, make_model: Callable[[], EpochModel], data: EpochData, cv_rows, test_rows
 ) -> tuple[EpochModel, np.ndarray]:
     """The model refitted on all CV rows and its test probabilities (refitted beside the folds
     when the engine did it already)."""

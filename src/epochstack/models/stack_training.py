@@ -25,13 +25,6 @@ logger = logging.getLogger(__name__)
 META_NAME = "stack"
 
 
-def _unfit_reason(spec: dict, data: EpochData) -> str | None:
-    """Why a raw-signal model's reference cannot be fitted on these epochs (None: it can)."""
-    if reads_features(spec) or data.signals is None:
-        return None
-    return unfit_reason(spec["estimator"], len(data.signals.channel_names), len(data.classes))
-
-
 def _build(
     name: str, spec: dict, classes: list[str], columns, seed: int, imbalance: dict, params: dict
 ):
@@ -58,13 +51,17 @@ def fit_base_models(
     oof_frames, test_frames, fitted, reports, timings = [], [], {}, {}, {}
     for name in names:
         spec, seed = stacking["base_models"][name], int(stacking["seed"])
-        reason = _unfit_reason(spec, data)
+        tabular = reads_features(spec)
+        reason = (  # why a raw-signal model's reference cannot fit these epochs (None: it can)
+            None
+            if tabular or data.signals is None
+            else unfit_reason(spec["estimator"], len(data.signals.channel_names), len(data.classes))
+        )
         if reason:
             logger.warning("%s is left out of this run: %s.", name, reason)
             reports[name] = {"model": name, "left_out": reason}
             continue
         imbalance = {**(stacking.get("imbalance") or {}), **(spec.get("imbalance") or {})}
-        tabular = reads_features(spec)
         columns = (
             select_features(data.features.columns, spec.get("features"), name) if tabular else None
         )
