@@ -199,30 +199,9 @@ def fit_base_model(
         raise InputDataError(
             "evaluation.protocol", f"is {protocol!r}.", f"use one of {list(PROTOCOLS)}."
         )
-    fingerprint = partial(data_fingerprint, columns=columns)
-    study_key = {
-        "model": name,
-        "settings": key or {},
-        "space": (search or {}).get("space"),
-        "seed": seed,
-    }
-    best, studies = {}, []
-    if searching(search) and protocol == "nested":
-        make_model = partial(TunedModel, name, build, search, storage, seed, study_key, fingerprint)
-    else:
-        if searching(search):
-            best, study = tune(
-                name,
-                build,
-                data,
-                cv_rows,
-                search,
-                storage,
-                seed,
-                {**study_key, "rows": fingerprint(data, cv_rows)},
-            )
-            studies.append(study)
-        make_model = partial(build, best)
+    make_model, best, studies = _fold_models(
+        name, build, data, cv_rows, search, protocol, storage, seed, key, columns
+    )
     oof = out_of_fold(
         make_model, data, cv_rows, executor, refit_rows=test_rows if refit_beside_folds else None
     )
@@ -233,15 +212,7 @@ def fit_base_model(
             name,
             oof.degenerate_folds,
         )
-    if oof.final is not None:
-        final, test_proba = oof.final, oof.final_proba
-    else:
-        final = make_model().fit(data, cv_rows)
-        test_proba = (
-            final.predict_proba(data, test_rows)
-            if len(test_rows)
-            else np.empty((0, len(data.classes)))
-        )
+    final, test_proba = _final_model(oof, make_model, data, cv_rows, test_rows)
     if isinstance(final, TunedModel):
         best = final.best_params_
         studies.append(final.study_name_)
@@ -255,3 +226,42 @@ def fit_base_model(
         protocol,
     )
     return BaseModelResult(name, oof, final, test_proba, best, list(dict.fromkeys(studies)))
+
+
+def _fold_models(
+    name, build, data, cv_rows, search, protocol, storage, seed, key, columns
+) -> tuple[Callable[[], EpochModel], dict, list[str]]:
+    """The fold models' factory, the parameters tuned once on all CV folds and that study.
+
+    Nested: a :class:`TunedModel` per fold (it tunes on its own training rows); non-nested: the
+    model with the parameters of one search on all CV folds; no search: the model as configured.
+    """
+    fingerprint = partial(data_fingerprint, columns=columns)
+    study_key = {
+        "model": name,
+        "settings": key or {},
+        "space": (search or {}).get("space"),
+        "seed": seed,
+    }
+    if searching(search) and protocol == "nested":
+        tuned = partial(TunedModel, name, build, search, storage, seed, study_key, fingerprint)
+        return tuned, {}, []
+    best, studies = {}, []
+    if searching(search):
+        rows_key = {**study_key, "rows": fingerprint(data, cv_rows)}
+        best, study = tune(name, build, data, cv_rows, search, storage, seed, rows_key)
+        studies.append(study)
+    return partial(build, best), best, studies
+
+
+def _final_model(
+    oof: OOFResult, make_model: Callable[[], EpochModel], data: EpochData, cv_rows, test_rows
+) -> tuple[EpochModel, np.ndarray]:
+    """The model refitted on all CV rows and its test probabilities (refitted beside the folds
+    when the engine did it already)."""
+    if oof.final is not None:
+        return oof.final, oof.final_proba
+    final = make_model().fit(data, cv_rows)
+    if not len(test_rows):
+        return final, np.empty((0, len(data.classes)))
+    return final, final.predict_proba(data, test_rows)
