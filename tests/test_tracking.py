@@ -13,10 +13,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from epochstack.evaluation.summary import headline_metrics
 from epochstack.tracking import (
     HOST_TAG,
     PID_TAG,
-    headline_metrics,
     main_project_root,
     mark_dead_runs_killed,
     project_sqlite_url,

@@ -42,8 +42,6 @@ SOURCE_PARAMETER = {
     "h5": ("h5", "x_path"),
     "uea_ts": ("train_path",),
 }
-HEADLINE_SPLITS = ("test", "oof")
-HEADLINE_MODEL_SCORES = ("cohen_kappa", "macro_f1")
 
 
 # --- the project's databases --------------------------------------------------------------------
@@ -239,43 +237,3 @@ def log_epochs_input(epoch_table: pd.DataFrame, dataset: dict, context: str) -> 
 
 
 # --- metrics ------------------------------------------------------------------------------------
-
-
-def _scalars(block: dict, prefix: str) -> dict[str, float]:
-    return {
-        f"{prefix}.{k}": float(v)
-        for k, v in (block or {}).items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)
-    }
-
-
-def headline_metrics(document: dict) -> dict[str, float]:
-    """The numbers a person compares runs by, from a metrics.json document.
-
-    ``test.*`` / ``oof.*`` (the reference model): scalar scores, ``f1_per_class.<class>``,
-    ``smoothing.<method>.{cohen_kappa, macro_f1}`` and, for detection tasks, the scalar event
-    scores; ``models.<model>.<split>.{cohen_kappa, macro_f1}``: every model side by side. The
-    long tail (per subject, precision/recall/AUROC per class, structure, operating points,
-    comparisons) stays in the metrics.json artifact.
-    """
-    metrics = {}
-    for split in HEADLINE_SPLITS:
-        block = document.get(split) or {}
-        metrics |= _scalars(block, split) | _scalars(
-            block.get("f1_per_class"), f"{split}.f1_per_class"
-        )
-        metrics |= _scalars(block.get("events"), f"{split}.events")
-        for method, scores in (block.get("smoothing") or {}).items():
-            metrics |= _scalars(
-                {k: v for k, v in (scores or {}).items() if k in HEADLINE_MODEL_SCORES},
-                f"{split}.smoothing.{method}",
-            )
-    for model, splits in (document.get("models") or {}).items():
-        for split in HEADLINE_SPLITS:
-            scores = {
-                k: v
-                for k, v in ((splits or {}).get(split) or {}).items()
-                if k in HEADLINE_MODEL_SCORES
-            }
-            metrics |= _scalars(scores, f"models.{model}.{split}")
-    return {re.sub(r"[^\w\-. /]", "_", k): v for k, v in metrics.items()}

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 import mlflow
 import numpy as np
 import pandas as pd
 
 from epochstack.evaluation.context import RAW, SPLITS
-from epochstack.tracking import headline_metrics
 
 logger = logging.getLogger(__name__)
+
+HEADLINE_SPLITS = ("test", "oof")
+HEADLINE_MODEL_SCORES = ("cohen_kappa", "macro_f1")
 
 
 def _json_safe(value):
@@ -88,7 +91,7 @@ def assemble_metrics(
 
 def log_metrics_to_mlflow(metrics: dict) -> None:
     """The headline numbers of metrics.json as MLflow metrics (``test.cohen_kappa``, ``oof.macro_f1``,
-    ``models.hgb.oof.cohen_kappa``... see :func:`epochstack.tracking.headline_metrics`); the
+    ``models.hgb.oof.cohen_kappa``... see :func:`headline_metrics`); the
     long tail (per class, per subject, smoothing, comparisons) is in the logged metrics.json.
 
     One batched ``mlflow.log_metrics`` call: MlflowMetricsHistoryDataset logs metric by metric.
@@ -107,3 +110,43 @@ def log_metrics_to_mlflow(metrics: dict) -> None:
         }
     )
     logger.info("Logged %d evaluation metrics to MLflow.", len(flat))
+
+
+def _scalars(block: dict, prefix: str) -> dict[str, float]:
+    return {
+        f"{prefix}.{k}": float(v)
+        for k, v in (block or {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)
+    }
+
+
+def headline_metrics(document: dict) -> dict[str, float]:
+    """The numbers a person compares runs by, from a metrics.json document.
+
+    ``test.*`` / ``oof.*`` (the reference model): scalar scores, ``f1_per_class.<class>``,
+    ``smoothing.<method>.{cohen_kappa, macro_f1}`` and, for detection tasks, the scalar event
+    scores; ``models.<model>.<split>.{cohen_kappa, macro_f1}``: every model side by side. The
+    long tail (per subject, precision/recall/AUROC per class, structure, operating points,
+    comparisons) stays in the metrics.json artifact.
+    """
+    metrics = {}
+    for split in HEADLINE_SPLITS:
+        block = document.get(split) or {}
+        metrics |= _scalars(block, split) | _scalars(
+            block.get("f1_per_class"), f"{split}.f1_per_class"
+        )
+        metrics |= _scalars(block.get("events"), f"{split}.events")
+        for method, scores in (block.get("smoothing") or {}).items():
+            metrics |= _scalars(
+                {k: v for k, v in (scores or {}).items() if k in HEADLINE_MODEL_SCORES},
+                f"{split}.smoothing.{method}",
+            )
+    for model, splits in (document.get("models") or {}).items():
+        for split in HEADLINE_SPLITS:
+            scores = {
+                k: v
+                for k, v in ((splits or {}).get(split) or {}).items()
+                if k in HEADLINE_MODEL_SCORES
+            }
+            metrics |= _scalars(scores, f"models.{model}.{split}")
+    return {re.sub(r"[^\w\-. /]", "_", k): v for k, v in metrics.items()}
