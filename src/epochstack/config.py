@@ -141,9 +141,9 @@ class PreprocessingParams(_Strict):
 
 
 class SplitParams(_Strict):
-    method: Literal["stratified_group_kfold", "group_kfold", "leave_one_subject_out"] = (
-        "stratified_group_kfold"
-    )
+    method: Literal[
+        "stratified_group_kfold", "group_kfold", "leave_one_subject_out", "stratified_blocks"
+    ] = "stratified_group_kfold"
     n_folds: int = Field(4, ge=2)
     test_subjects: list[str] | None = None
     n_test_subjects: int = Field(2, ge=0)

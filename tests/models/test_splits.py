@@ -24,7 +24,8 @@ def epoch_table(n_subjects=10, per_subject=40, source_split=None):
 
 
 @pytest.mark.parametrize(
-    "method", ["stratified_group_kfold", "group_kfold", "leave_one_subject_out"]
+    "method",
+    ["stratified_group_kfold", "group_kfold", "leave_one_subject_out", "stratified_blocks"],
 )
 def test_every_subject_in_exactly_one_fold_and_test_subjects_apart(method):
     table = epoch_table()
@@ -64,3 +65,20 @@ def test_source_split_fixes_the_test_set():
 def test_too_few_subjects_for_the_folds_is_a_clear_error():
     with pytest.raises(InputDataError, match="splits.n_folds"):
         assign_folds(epoch_table(n_subjects=4), n_folds=4, n_test_subjects=2)
+
+
+def test_stratified_blocks_keep_neighbouring_trials_together():
+    """One trial per subject in file order, classes interleaved: each fold is one contiguous
+    run of every class's trials, and the classes are balanced across folds."""
+    labels = ["open", "shut", "shut", "open"] * 12  # 48 trials, 24 of each class
+    table = pd.DataFrame(
+        {
+            "epoch_id": [f"t{i:03d}" for i in range(48)],
+            "subject_id": [f"trial_{i:03d}" for i in range(48)],
+            "label": labels,
+        }
+    )
+    folds = assign_folds(table, method="stratified_blocks", n_test_subjects=0).merge(table)
+    for _, trials in folds.groupby("label"):
+        assert (np.diff(trials.fold.to_numpy()) >= 0).all()  # runs, never back and forth
+        assert trials.groupby("fold").size().tolist() == [6, 6, 6, 6]

@@ -11,7 +11,12 @@ from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGrou
 from epochstack.errors import InputDataError
 
 TEST_FOLD = -1
-SPLIT_METHODS = ("stratified_group_kfold", "group_kfold", "leave_one_subject_out")
+SPLIT_METHODS = (
+    "stratified_group_kfold",
+    "group_kfold",
+    "leave_one_subject_out",
+    "stratified_blocks",
+)
 
 
 def choose_test_subjects(
@@ -37,7 +42,50 @@ def choose_test_subjects(
     return sorted(rng.choice(sorted(subjects), size=n_test_subjects, replace=False).tolist())
 
 
+class StratifiedBlocks:
+    """k folds of contiguous blocks in recording order, stratified: each class's subjects, in
+    the order they come (sorted ids: a trial file's case order), are cut into ``n_splits``
+    consecutive runs, and fold k takes run k of every class.
+
+    For trials of one session with no session labels: neighbouring trials share the state of
+    the electrodes and the subject, so shuffled folds put near-copies on both sides and reward
+    models of slow drifts (Li et al., 2020, "The perils and pitfalls of block design for EEG
+    classification experiments"); blocks keep the neighbours together, as a later session
+    would. Written here because scikit-learn's splitters either shuffle or do not stratify.
+    """
+
+    def __init__(self, n_splits: int):
+        self.n_splits = n_splits
+
+    def split(self, X, y, groups):
+        groups, y = np.asarray(groups), np.asarray(y)
+        order = pd.unique(groups)
+        group_label = pd.Series(y).groupby(groups, sort=False).agg(lambda v: v.mode().iloc[0])
+        fold_of, start = {}, 0
+        for label in sorted(group_label.unique()):
+            members = [g for g in order if group_label[g] == label]
+            blocks = np.array_split(np.asarray(members), self.n_splits)
+            # Block k of every class is fold k (the same stretch of the recording); a class
+            # with fewer subjects than folds starts where the last such class ended.
+            small = len(members) < self.n_splits
+            for k, block in enumerate(blocks):
+                fold = (start * small + k) % self.n_splits
+                fold_of.update(dict.fromkeys(block.tolist(), fold))
+            start += len(members) * small
+        folds = np.array([fold_of[g] for g in groups])
+        if len(np.unique(folds)) < self.n_splits:
+            raise InputDataError(
+                "splits.n_folds",
+                f"{self.n_splits} contiguous blocks leave a fold empty ({len(order)} subjects).",
+                "lower splits.n_folds.",
+            )
+        for k in range(self.n_splits):
+            yield np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+
+
 def _cv_splitter(method: str, n_folds: int, seed: int):
+    if method == "stratified_blocks":
+        return StratifiedBlocks(n_folds)
     if method == "stratified_group_kfold":
         return StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     if method == "group_kfold":
