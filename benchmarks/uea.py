@@ -41,6 +41,7 @@ from epochstack.io.uea import read_uea_pair
 from epochstack.scratch import copy_project
 
 PROJECT = Path(__file__).resolve().parents[1]
+KEDRO = str(Path(sys.executable).with_name("kedro"))  # the kedro of this environment
 SAMPLES = PROJECT / "data" / "01_raw" / "uea"
 TWINS = (
     "minirocket",
@@ -99,7 +100,7 @@ def platform_run(train: Path, test: Path, workdir: Path, models: list[str] | Non
     params = f"dataset.train_path={train},dataset.test_path={test}"
     if models:
         params += f",stacking.enabled=[{','.join(models)}]"
-    command = ["kedro", "run", "--env", "uea", "--params", params]
+    command = [KEDRO, "run", "--env", "uea", "--params", params]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
