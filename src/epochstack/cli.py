@@ -1,5 +1,5 @@
-"""Project commands: Kedro's own ``kedro run``, with bad input reported on one line, and
-``kedro serve``, the REST service on a registered model.
+"""Project commands: Kedro's own ``kedro run``, with bad input reported on one line and lists
+accepted in ``--params``, and ``kedro serve``, the REST service on a registered model.
 
 A run that stops on :class:`~epochstack.errors.InputDataError` (bad data or parameters, raised
 anywhere: a node, a joblib worker, a Dask task, parameter validation) ends with exit status 1
@@ -14,13 +14,16 @@ settings (``inference.dataset``) and starts :func:`epochstack.service.create_app
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 import sys
 from functools import partial
 from pathlib import Path
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from omegaconf import OmegaConf
 
 from epochstack.errors import InputDataError
 
@@ -65,9 +68,38 @@ def cli():
     """Commands of the epochstack project."""
 
 
-cli.add_command(
-    click.Command("run", params=list(kedro_run.params), callback=_run, help=kedro_run.help)
-)
+# Kedro cuts --params at every comma, lists included (kedro-org/kedro#2552); this splitter
+# cuts only at commas outside brackets and quotes, so "stacking.enabled=[logreg,quant],x=1"
+# works as the docs say. Written here because Kedro offers no hook for its option parsing.
+_TOP_LEVEL_COMMA = re.compile(r",(?=(?:[^\[\]{}\"']|\[[^\]]*\]|{[^}]*}|\"[^\"]*\"|'[^']*')*$)")
+
+
+def split_params(ctx: click.Context | None, param: click.Parameter, value):
+    """``--params`` as a nested dict: ``key=value`` items at top-level commas, OmegaConf values."""
+    if isinstance(value, dict) or not value:
+        return value or {}
+    dot_list = []
+    for item in filter(str.strip, _TOP_LEVEL_COMMA.split(value)):
+        key, equals, val = item.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(
+                f"item {item.strip()!r} must be key=value (a list: key=[a,b]).", ctx, param
+            )
+        dot_list.append(f"{key.strip()}={val}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
+
+
+def _run_options() -> list[click.Parameter]:
+    options = []
+    for option in kedro_run.params:
+        if option.name == "params":
+            option = copy.copy(option)
+            option.callback = split_params
+        options.append(option)
+    return options
+
+
+cli.add_command(click.Command("run", params=_run_options(), callback=_run, help=kedro_run.help))
 
 
 def _project_settings(env: str | None) -> tuple[str, dict]:
