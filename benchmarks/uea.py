@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from epochstack.io.uea import read_uea_pair
+from epochstack.models.signal_heads import reference_classifier
 from epochstack.scratch import copy_project
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -131,32 +132,6 @@ def read_split(train: Path, test: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     return X, y, Xt, yt
 
 
-def reference(kind: str, drcif_trees: int):
-    """The library classifier of a platform base model, ``random_state=0``."""
-    from aeon.classification.convolution_based import (
-        HydraClassifier,
-        MiniRocketClassifier,
-        MultiRocketClassifier,
-        MultiRocketHydraClassifier,
-    )
-    from aeon.classification.interval_based import DrCIFClassifier, QUANTClassifier
-    from pyriemann.classification import MDM, FgMDM, TSClassifier
-    from pyriemann.estimation import Covariances
-    from sklearn.pipeline import make_pipeline
-
-    return {
-        "minirocket": lambda: MiniRocketClassifier(random_state=0),
-        "multirocket": lambda: MultiRocketClassifier(random_state=0),
-        "hydra": lambda: HydraClassifier(random_state=0),
-        "multirocket_hydra": lambda: MultiRocketHydraClassifier(random_state=0),
-        "quant": lambda: QUANTClassifier(random_state=0),
-        "drcif": lambda: DrCIFClassifier(n_estimators=drcif_trees, random_state=0),
-        "tangent_space": lambda: make_pipeline(Covariances("oas"), TSClassifier()),
-        "mdm": lambda: make_pipeline(Covariances("oas"), MDM()),
-        "fgmdm": lambda: make_pipeline(Covariances("oas"), FgMDM()),
-    }[kind]()
-
-
 def references(train: Path, test: Path, drcif_trees: int) -> dict[str, tuple[float, float]]:
     """Test accuracy and seconds of every reference classifier."""
     X, y, Xt, yt = read_split(train, test)
@@ -165,7 +140,7 @@ def references(train: Path, test: Path, drcif_trees: int) -> dict[str, tuple[flo
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            predicted = reference(kind, drcif_trees).fit(X, y).predict(Xt)
+            predicted = reference_classifier(kind, drcif_trees).fit(X, y).predict(Xt)
         out[kind] = (float((predicted == yt).mean()), time.perf_counter() - started)
     return out
 

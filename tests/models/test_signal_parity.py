@@ -18,7 +18,7 @@ import pytest
 
 from epochstack.io.uea import read_uea_pair
 from epochstack.models.engine import EpochData
-from epochstack.models.signal_heads import RidgeHead, standard_scaler
+from epochstack.models.signal_heads import RidgeHead, reference_classifier, standard_scaler
 from epochstack.models.signal_models import SignalModel, transform_rows
 from epochstack.signals.epoch_store import write_epoch_store
 
@@ -61,31 +61,6 @@ def eyes(tmp_path_factory):
     return data, _float64_cases(train), _float64_cases(test)
 
 
-def _reference(kind: str):
-    from aeon.classification.convolution_based import (
-        HydraClassifier,
-        MiniRocketClassifier,
-        MultiRocketClassifier,
-        MultiRocketHydraClassifier,
-    )
-    from aeon.classification.interval_based import DrCIFClassifier, QUANTClassifier
-    from pyriemann.classification import MDM, FgMDM, TSClassifier
-    from pyriemann.estimation import Covariances
-    from sklearn.pipeline import make_pipeline
-
-    return {
-        "minirocket": lambda: MiniRocketClassifier(random_state=0),
-        "multirocket": lambda: MultiRocketClassifier(random_state=0),
-        "hydra": lambda: HydraClassifier(random_state=0),
-        "multirocket_hydra": lambda: MultiRocketHydraClassifier(random_state=0),
-        "quant": lambda: QUANTClassifier(random_state=0),
-        "drcif": lambda: DrCIFClassifier(n_estimators=25, random_state=0),
-        "tangent_space": lambda: make_pipeline(Covariances("oas"), TSClassifier()),
-        "mdm": lambda: make_pipeline(Covariances("oas"), MDM()),
-        "fgmdm": lambda: make_pipeline(Covariances("oas"), FgMDM()),
-    }[kind]()
-
-
 PARAMS = {"drcif": {"n_estimators": 25}, "tangent_space": {"max_iter": 100}}
 
 
@@ -115,7 +90,7 @@ def test_decisions_equal_the_reference_classifier(eyes, kind):
     ours = np.asarray(data.classes)[proba.argmax(axis=1)]
     if kind == "drcif":
         X, Xt = X.astype(np.float32).astype(np.float64), Xt.astype(np.float32).astype(np.float64)
-    theirs = _reference(kind).fit(X, y).predict(Xt)
+    theirs = reference_classifier(kind, drcif_trees=25).fit(X, y).predict(Xt)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert (ours == theirs).all(), f"{kind}: {(ours != theirs).sum()} of {len(yt)} decisions differ"
     # Not a trivially easy set: the reference errs on many test cases.

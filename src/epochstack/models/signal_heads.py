@@ -147,3 +147,31 @@ def quant_trees(params: dict, seed: int) -> ExtraTreesClassifier:
     """``QUANTClassifier``'s default estimator, seeded as aeon seeds it."""
     settings = {"n_estimators": 200, "max_features": 0.1, "criterion": "entropy", **params}
     return ExtraTreesClassifier(random_state=aeon_seed(seed), **settings)
+
+
+def reference_classifier(kind: str, drcif_trees: int = 50):
+    """The library classifier a raw-signal base model is measured against (``random_state=0``):
+    aeon's for the ROCKET family, Hydra, QUANT and DrCIF (``drcif_trees`` trees), pyriemann's on
+    OAS covariances for the Riemannian models. Used by the parity test and ``benchmarks/uea.py``."""
+    from aeon.classification.convolution_based import (
+        HydraClassifier,
+        MiniRocketClassifier,
+        MultiRocketClassifier,
+        MultiRocketHydraClassifier,
+    )
+    from aeon.classification.interval_based import DrCIFClassifier, QUANTClassifier
+    from pyriemann.classification import MDM, FgMDM, TSClassifier
+    from pyriemann.estimation import Covariances
+    from sklearn.pipeline import make_pipeline
+
+    return {
+        "minirocket": lambda: MiniRocketClassifier(random_state=0),
+        "multirocket": lambda: MultiRocketClassifier(random_state=0),
+        "hydra": lambda: HydraClassifier(random_state=0),
+        "multirocket_hydra": lambda: MultiRocketHydraClassifier(random_state=0),
+        "quant": lambda: QUANTClassifier(random_state=0),
+        "drcif": lambda: DrCIFClassifier(n_estimators=drcif_trees, random_state=0),
+        "tangent_space": lambda: make_pipeline(Covariances("oas"), TSClassifier()),
+        "mdm": lambda: make_pipeline(Covariances("oas"), MDM()),
+        "fgmdm": lambda: make_pipeline(Covariances("oas"), FgMDM()),
+    }[kind]()
