@@ -26,6 +26,6 @@ def test_the_stack_sentence_says_which_rule_chose():
 
     models = ["quant", "minirocket"]
     robust = _stack_sentence({"selected": "cawpe", "stacked_models": models, "noise_z": 2.0})
-    assert "HIVE-COTE 2" in robust and "worst fold" in robust
+    assert "HIVE-COTE 2" in robust and "lowest log loss" in robust
     old = _stack_sentence({"selected": "quant", "stacked_models": models, "left_out": []})
-    assert "alone (no combination beat it" in old and "worst fold" not in old
+    assert "alone (no combination beat it" in old and "log loss" not in old

@@ -133,22 +133,38 @@ def test_cawpe_weights_are_cv_accuracy_to_the_fourth_power():
     np.testing.assert_allclose(proba, expected / sum(model.weights_.values()), atol=1e-5)
 
 
-def test_within_noise_the_stack_takes_the_candidate_whose_worst_fold_is_best():
-    """An erratic model leads the pooled CV score by a few cases but collapses in one fold
-    (a session it does not transfer to); a steady one is within noise of it. The old rule
-    bets on the pooled lead, the robust rule takes the steady model."""
-    quality = {"erratic": [0.95, 0.95, 0.95, 0.55], "steady": 0.82}
-    data, rows, models = stack_data(quality=quality, seed=1)
-    robust = SelectedStack(models, CLASSES, ROBUST).fit(data, rows)
-    old = SelectedStack(models, CLASSES, {"combiners": []}).fit(data, rows)
-    assert robust.scores_["erratic"]["macro_f1"] > robust.scores_["steady"]["macro_f1"]
-    assert old.selected_ == "erratic" and robust.selected_ == "steady"
+def test_within_noise_the_stack_takes_the_candidate_with_the_lowest_log_loss():
+    """An overconfident model leads the pooled CV score by a few cases but puts near-zero
+    probability on the truth when wrong; a calibrated one is within noise of it. The old rule
+    bets on the pooled lead, the robust rule takes the calibrated model."""
+    data, rows, _ = stack_data(quality={"overconfident": 0.86, "calibrated": 0.82}, seed=1)
+    ids = data.epoch_ids(rows)
+    columns = {m: [f"{m}|proba_{c}" for c in CLASSES] for m in ("overconfident", "calibrated")}
+    sharp = data.feature_matrix(rows, columns["overconfident"]) ** 8
+    probas = {
+        "overconfident": sharp / sharp.sum(axis=1, keepdims=True),
+        "calibrated": data.feature_matrix(rows, columns["calibrated"]),
+    }
+    sharpened = EpochData(data.table, CLASSES, features=meta_table(probas, ids, CLASSES))
+    robust = SelectedStack(list(probas), CLASSES, ROBUST).fit(sharpened, rows)
+    old = SelectedStack(list(probas), CLASSES, {"combiners": []}).fit(sharpened, rows)
+    scores = robust.scores_
+    assert scores["overconfident"]["macro_f1"] > scores["calibrated"]["macro_f1"]
+    assert scores["overconfident"]["log_loss"] > scores["calibrated"]["log_loss"]
+    assert old.selected_ == "overconfident" and robust.selected_ == "calibrated"
 
 
-def test_a_candidate_better_beyond_noise_is_chosen_whatever_its_worst_fold():
-    quality = {"good": [1.0, 1.0, 1.0, 0.7], "fair": 0.78}
-    data, rows, models = stack_data(quality=quality)
-    stack = SelectedStack(models, CLASSES, ROBUST).fit(data, rows)
+def test_a_candidate_better_beyond_noise_is_chosen_whatever_its_log_loss():
+    data, rows, _ = stack_data(quality={"good": [1.0, 1.0, 1.0, 0.7], "fair": 0.78})
+    ids = data.epoch_ids(rows)
+    sharp = data.feature_matrix(rows, [f"good|proba_{c}" for c in CLASSES]) ** 30
+    probas = {
+        "good": sharp / sharp.sum(axis=1, keepdims=True),
+        "fair": data.feature_matrix(rows, [f"fair|proba_{c}" for c in CLASSES]),
+    }
+    sharpened = EpochData(data.table, CLASSES, features=meta_table(probas, ids, CLASSES))
+    stack = SelectedStack(list(probas), CLASSES, ROBUST).fit(sharpened, rows)
+    assert stack.scores_["good"]["log_loss"] > stack.scores_["fair"]["log_loss"]
     assert stack.selected_ == "good"
 
 

@@ -292,8 +292,9 @@ def _stack_sentence(stack: dict) -> str:
     )
     if stack.get("noise_z") is not None:
         what = (f"the base model **{chosen}** alone" if chosen in models else name) + (
-            ", the candidate with the best worst fold among those cross-validation could not "
-            "separate from the best beyond the noise of the number of cases"
+            ": of the candidates cross-validation could not separate from the best beyond the "
+            "noise of the number of cases, the one with the lowest log loss (a combination "
+            "before a single model)"
         )
     elif chosen in models:
         what = f"the base model **{chosen}** alone (no combination beat it by the margin in every inner fold)"

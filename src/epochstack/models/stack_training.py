@@ -183,17 +183,12 @@ def _probabilities(frame: pd.DataFrame, classes: list[str], ids, models) -> dict
     }
 
 
-def fit_stack(
-    oof: pd.DataFrame,
-    test: pd.DataFrame,
-    data: EpochData,
-    cv_rows: np.ndarray,
-    test_rows: np.ndarray,
-    settings: dict,
-    seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, SelectedStack, dict]:
-    """The stack on base-model OOF rows: its own OOF probabilities (chosen again in every outer
-    fold), the stack chosen on all OOF rows, its test probabilities and a report of the choice."""
+def stack_input(
+    oof: pd.DataFrame, test: pd.DataFrame, data: EpochData, cv_rows: np.ndarray, test_rows
+) -> tuple[EpochData, list[str], list[str]]:
+    """What the stack reads: base-model OOF probabilities on the CV epochs and test
+    probabilities on the held-out ones (an :class:`EpochData` whose features are the meta
+    table), the base models it stacks and those left out (one class predicted in a CV fold)."""
     classes = data.classes
     labels = data.table.set_index("epoch_id")["label"].astype(str)
     left_out = _degenerate(oof, labels)
@@ -213,6 +208,23 @@ def fit_stack(
             ]
         ),
     )
+    return meta, models, left_out
+
+
+def fit_stack(
+    oof: pd.DataFrame,
+    test: pd.DataFrame,
+    data: EpochData,
+    cv_rows: np.ndarray,
+    test_rows: np.ndarray,
+    settings: dict,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, SelectedStack, dict]:
+    """The stack on base-model OOF rows: its own OOF probabilities (chosen again in every outer
+    fold), the stack chosen on all OOF rows, its test probabilities and a report of the choice."""
+    classes = data.classes
+    meta, models, left_out = stack_input(oof, test, data, cv_rows, test_rows)
+    cv_ids, test_ids = data.epoch_ids(cv_rows), data.epoch_ids(test_rows)
     stack_oof = out_of_fold(lambda: SelectedStack(models, classes, settings, seed), meta, cv_rows)
     final = SelectedStack(models, classes, settings, seed).fit(meta, cv_rows)
     test_proba = (

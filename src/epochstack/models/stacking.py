@@ -15,11 +15,12 @@ decide right), then chooses by one of two rules (:func:`choose`):
 - ``noise_z`` set (``conf/uea``): the candidates that CV cannot separate from the best one (a
   paired sign test on the cases where exactly one of the two is right: the best must get
   ``noise_z`` standard deviations more of them right) are all plausible winners; among them the
-  stack takes the one whose **worst fold** is best, an ensemble (CAWPE first) before a single
-  model when they tie there. A pooled lead of a few cases on a few hundred trials does not
-  survive a TEST file of other sessions; a candidate that holds up in every fold (with
-  ``dataset.uea.groups``: in every session) is the safer bet, and when every candidate is right
-  everywhere (issue 19's set A) the stack does not bet on one model.
+  stack takes a combination before a single base model, and of those the one with the lowest
+  CV **log loss**. A pooled lead of a few cases on a few hundred trials does not survive a TEST
+  file of other sessions, so the stack does not bet on one model (issue 19's set A, where every
+  model is right everywhere in CV); log loss reads every case's probability, not only which
+  side of 0.5 it fell, so it separates what accuracy on a few dozen cases cannot, and it
+  penalises a combiner that fitted its folds with overconfident weights.
 
 Used inside the out-of-fold engine, the choice is made again in every outer fold on the other
 folds only, so the stack's own OOF score is not inflated by the choice.
@@ -280,8 +281,8 @@ def choose(candidates: list[Candidate], base_models: list[str], settings: dict) 
 
     Without ``noise_z``: the best single base model, unless a combination beats it by
     ``margin`` and in every fold. With ``noise_z``: among the candidates that CV cannot
-    separate from the best (:meth:`Candidate.separated_from`), the one whose worst fold is best
-    (ties: CAWPE, then another combination, before a single model).
+    separate from the best (:meth:`Candidate.separated_from`), a combination before a single
+    model, and of those the lowest CV log loss.
     """
     margin = float(settings.get("margin", 0.005))
     singles = [c for c in candidates if c.name in base_models]
@@ -294,14 +295,18 @@ def choose(candidates: list[Candidate], base_models: list[str], settings: dict) 
     z = float(settings["noise_z"])
     best = max(candidates, key=Candidate.rank)
     tied = [c for c in candidates if not best.separated_from(c, z)]
+    combinations = [c for c in tied if c.name not in base_models]
+    return min(combinations or tied, key=lambda c: (c.log_loss, tuple(-r for r in c.rank())))
 
-    def robust(c: Candidate) -> tuple:
-        # Worst fold first; on a tie there (e.g. every candidate right in every fold) an
-        # ensemble before a single model, CAWPE (nothing fitted) first; then the pooled rank.
-        hedge = 2 if c.name == "cawpe" else int(c.name not in base_models)
-        return min(c.fold_macro_f1, default=c.macro_f1), hedge, *c.rank()
 
-    return max(tied, key=robust)
+def scored_candidates(
+    models: list[str], classes: list[str], settings: dict, seed: int, data: EpochData, rows
+) -> list[Candidate]:
+    """Every candidate of the stack on ``models``, scored by CV over the folds of ``rows``."""
+    candidates = _candidates(models, classes, settings, seed)
+    for candidate in candidates:
+        _score(candidate, data, rows)
+    return candidates
 
 
 class SelectedStack(EpochModel):
@@ -314,9 +319,9 @@ class SelectedStack(EpochModel):
         self.settings, self.seed = dict(settings or {}), int(seed)
 
     def fit(self, data: EpochData, rows: np.ndarray) -> SelectedStack:
-        candidates = _candidates(self.base_models, self.classes, self.settings, self.seed)
-        for candidate in candidates:
-            _score(candidate, data, rows)
+        candidates = scored_candidates(
+            self.base_models, self.classes, self.settings, self.seed, data, rows
+        )
         chosen = choose(candidates, self.base_models, self.settings)
         self.selected_ = chosen.name
         self.model_ = chosen.model.fit(data, rows)
