@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from uea import SAMPLES, dataset_pairs, platform_run, uea_stacking
 
-from epochstack.models.engine import EpochData
+from epochstack.models.fitting import model_data
 from epochstack.models.stack_training import stack_input
 from epochstack.models.stacking import Candidate, choose, scored_candidates
 
@@ -66,15 +66,13 @@ def default_train_files() -> list[str]:
 def run_candidates(run: Path, settings: dict, seed: int) -> tuple[list[Candidate], list[str]]:
     """Every stack candidate of a finished run, scored by CV and (``test_accuracy``) on TEST."""
     data_dir = run / "data"
-    table = pd.read_parquet(data_dir / "03_primary" / "epoch_table.parquet")
-    folds = pd.read_parquet(data_dir / "05_model_input" / "folds.parquet")
-    table = table.merge(folds, on="epoch_id").astype({"label": str})
+    data, cv_rows, test_rows = model_data(
+        pd.read_parquet(data_dir / "03_primary" / "epoch_table.parquet"),
+        pd.read_parquet(data_dir / "05_model_input" / "folds.parquet"),
+    )
     output = data_dir / "07_model_output"
     oof = pd.read_parquet(output / "base_oof_probabilities.parquet")
     test = pd.read_parquet(output / "base_test_probabilities.parquet")
-    data = EpochData(table, sorted(table["label"].unique()))
-    fold = data.table["fold"].to_numpy()
-    cv_rows, test_rows = np.flatnonzero(fold >= 0), np.flatnonzero(fold < 0)
     meta, models, _ = stack_input(oof, test, data, cv_rows, test_rows)
     candidates = scored_candidates(models, data.classes, settings, seed, meta, cv_rows)
     truth = data.labels(test_rows)
