@@ -54,3 +54,15 @@ def test_integers_stand_for_floats():
     validate_parameters(
         {"preprocessing": {"epoch": {"window_s": 30, "step_s": 15}, "resample_hz": 128}}
     )
+
+
+def test_the_split_methods_the_schema_accepts_are_the_splitters_there_are():
+    """The schema cannot import the splitters (config sits below models, and importing it
+    from there would make config.py a code dependency of three DVC stages): the two lists are
+    kept equal here instead."""
+    from typing import get_args
+
+    from epochstack.config import SplitParams
+    from epochstack.models.splits import SPLIT_METHODS
+
+    assert set(get_args(SplitParams.model_fields["method"].annotation)) == set(SPLIT_METHODS)
